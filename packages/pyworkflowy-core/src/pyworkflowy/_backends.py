@@ -1,0 +1,207 @@
+"""Execution backends: where a task body runs once the runner has started an attempt.
+
+A backend gets ``start(handle, attempt)`` on the event-loop thread and must report the
+outcome exactly once through ``runner._settle(handle, attempt, ok, value)``, also on the
+loop thread. The runner owns ordering, slots, retries and timeouts; a backend only runs
+bodies and, when asked, stops a running one (``stop``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from ._context import _current_task
+from ._types import TaskContext
+
+if TYPE_CHECKING:
+    import asyncio
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from ._handle import TaskHandle
+    from ._runner import TaskRunner
+
+__all__ = ["BUILTIN_BACKENDS", "ExecutionBackend", "check_backend_name", "create_backend"]
+
+BUILTIN_BACKENDS: tuple[str, ...] = ("asyncio", "thread", "process")
+ENTRY_POINT_GROUP = "pyworkflowy.backends"
+PROCESS_HINT = (
+    "backend 'process' needs pyworkflowy-process: pip install 'pyworkflowy-core[process]'"
+)
+
+
+class ExecutionBackend:
+    """Base class for backends; third-party ones register under ``pyworkflowy.backends``."""
+
+    name: str = ""
+
+    def __init__(self, runner: TaskRunner) -> None:
+        self.runner = runner
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Called when a run starts on ``loop``; completions must be delivered there."""
+
+    def start(self, handle: TaskHandle, attempt: int) -> None:
+        """Begin running ``handle``'s body; report through ``runner._settle`` later."""
+        raise NotImplementedError
+
+    def stop(self, handle: TaskHandle) -> None:
+        """Stop the running attempt of ``handle`` as far as this backend can."""
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Release pools and workers; the runner may create the backend again later."""
+
+
+class ThreadBackend(ExecutionBackend):
+    """Sync bodies on one lazily created `ThreadPoolExecutor` of ``max_workers`` threads.
+
+    Completions are batched: worker threads append to a deque and wake the loop once per
+    batch instead of once per task (what ``run_in_executor`` would cost).
+    """
+
+    name = "thread"
+
+    def __init__(self, runner: TaskRunner) -> None:
+        super().__init__(runner)
+        self._pool: ThreadPoolExecutor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._done: deque[tuple[TaskHandle, int, bool, Any]] = deque()
+        self._wake_scheduled = False
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._done.clear()
+        self._wake_scheduled = False
+
+    def start(self, handle: TaskHandle, attempt: int) -> None:
+        pool = self._pool
+        if pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = self._pool = ThreadPoolExecutor(
+                max_workers=self.runner.max_workers, thread_name_prefix="pyworkflowy"
+            )
+        loop = self._loop
+        assert loop is not None, "bind() comes before start()"
+        handle._exec = pool.submit(self._call, handle, attempt, loop)
+
+    def _call(self, handle: TaskHandle, attempt: int, loop: asyncio.AbstractEventLoop) -> None:
+        token = _current_task.set(TaskContext(handle, attempt))
+        try:
+            outcome = (handle, attempt, True, handle._task.fn(*handle._args, **handle._kwargs))
+        except BaseException as exc:  # reported to the handle, never lost
+            outcome = (handle, attempt, False, exc)
+        finally:
+            _current_task.reset(token)
+        if loop is not self._loop:
+            return  # that run has ended; the handle was settled when it timed out
+        self._done.append(outcome)
+        if not self._wake_scheduled:
+            self._wake_scheduled = True
+            # A closed loop means that run ended and nothing waits for this outcome.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        self._wake_scheduled = False
+        done, settle = self._done, self.runner._settle
+        while done:
+            settle(*done.popleft())
+
+    def stop(self, handle: TaskHandle) -> None:
+        future: Future[None] | None = handle._exec
+        if future is not None:
+            future.cancel()  # only takes if the body has not started; the flag does the rest
+
+    def shutdown(self, wait: bool = True) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=wait, cancel_futures=True)
+
+
+class AsyncioBackend(ExecutionBackend):
+    """Coroutines run as tasks on the runner's loop; sync bodies go to the thread pool.
+
+    Sync functions never run on the loop itself: one slow call would stall every other
+    task and make timeouts unenforceable.
+    """
+
+    name = "asyncio"
+
+    def __init__(self, runner: TaskRunner, threads: ThreadBackend) -> None:
+        super().__init__(runner)
+        self._threads = threads
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def start(self, handle: TaskHandle, attempt: int) -> None:
+        if handle._task.is_async:
+            loop = self._loop
+            assert loop is not None
+            handle._exec = loop.create_task(self._run(handle, attempt))
+        else:
+            self._threads.start(handle, attempt)
+
+    async def _run(self, handle: TaskHandle, attempt: int) -> None:
+        _current_task.set(TaskContext(handle, attempt))  # this asyncio task's own context
+        try:
+            value = await handle._task.fn(*handle._args, **handle._kwargs)
+        except BaseException as exc:  # CancelledError included: the runner asked for it
+            self.runner._settle(handle, attempt, False, exc)
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+        else:
+            self.runner._settle(handle, attempt, True, value)
+
+    def stop(self, handle: TaskHandle) -> None:
+        if handle._task.is_async:
+            if handle._exec is not None:
+                handle._exec.cancel()
+        else:
+            self._threads.stop(handle)
+
+
+def _entry_points() -> dict[str, Any]:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def check_backend_name(name: object, where: str) -> None:
+    """Raise `ValueError` unless ``name`` is a built-in or registered backend."""
+    if name in BUILTIN_BACKENDS:
+        return
+    if isinstance(name, str) and name in _entry_points():
+        return
+    raise ValueError(
+        f"{where}: unknown backend {name!r}; choose one of {BUILTIN_BACKENDS} or install a "
+        f"package that registers it in the {ENTRY_POINT_GROUP!r} entry-point group"
+    )
+
+
+def create_backend(name: str, runner: TaskRunner, threads: ThreadBackend) -> ExecutionBackend:
+    """Instantiate backend ``name`` for ``runner``; optional ones fail with an install hint."""
+    if name == "asyncio":
+        return AsyncioBackend(runner, threads)
+    if name == "thread":
+        return threads
+    if name == "process":
+        try:
+            from pyworkflowy.process import ProcessBackend  # type: ignore[import-not-found]
+        except ImportError as exc:
+            raise ImportError(PROCESS_HINT) from exc
+        return ProcessBackend(runner)
+    entry = _entry_points().get(name)
+    if entry is None:
+        check_backend_name(name, "runner")  # raises: the name is unknown
+        raise AssertionError(name)
+    backend = entry.load()(runner)
+    if not isinstance(backend, ExecutionBackend):
+        raise TypeError(
+            f"entry point {name!r} in {ENTRY_POINT_GROUP!r} must return an ExecutionBackend, "
+            f"got {type(backend).__name__}"
+        )
+    return backend

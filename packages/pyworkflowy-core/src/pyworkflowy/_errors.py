@@ -1,0 +1,41 @@
+"""The exception hierarchy: everything pyworkflowy raises derives from `TaskError`."""
+
+from __future__ import annotations
+
+__all__ = [
+    "CheckpointError",
+    "CycleError",
+    "DependencyFailedError",
+    "RetryExhaustedError",
+    "TaskCancelledError",
+    "TaskError",
+    "TaskTimeoutError",
+]
+
+
+class TaskError(Exception):
+    """Base class of every error pyworkflowy raises; catch it to handle them all."""
+
+
+class TaskTimeoutError(TaskError):
+    """An attempt ran past its task's ``timeout=``; timeouts are never retried."""
+
+
+class TaskCancelledError(TaskError):
+    """The task was cancelled by ``handle.cancel()``, ``runner.cancel_all()`` or a failed run."""
+
+
+class CycleError(TaskError, ValueError):
+    """Adding a dependency would close a cycle in the task graph."""
+
+
+class DependencyFailedError(TaskError):
+    """A dependency of a task with ``on_dep_failure="fail"`` did not complete."""
+
+
+class RetryExhaustedError(TaskError):
+    """Every attempt failed; the last attempt's exception is the ``__cause__``."""
+
+
+class CheckpointError(TaskError):
+    """Serialising, writing or reading a checkpoint failed."""

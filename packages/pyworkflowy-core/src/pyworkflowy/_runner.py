@@ -1,0 +1,555 @@
+"""`TaskRunner`: owns the task graph, orders execution and applies the failure policies.
+
+One asyncio loop orchestrates. Each handle keeps a count of unfinished dependencies and a
+list of dependents; a finishing handle decrements its dependents' counts and those that
+reach zero become ready. Each backend has a lane: a ready deque plus a running count
+bounded by ``max_workers``. Nothing on the per-task path scans all handles or polls.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from ._backends import ExecutionBackend, ThreadBackend, check_backend_name, create_backend
+from ._checkpoint import Checkpointer
+from ._context import _current_runner
+from ._errors import (
+    CycleError,
+    DependencyFailedError,
+    RetryExhaustedError,
+    TaskCancelledError,
+    TaskTimeoutError,
+)
+from ._graph import path_between
+from ._handle import TaskHandle
+from ._task import Task
+from ._types import ON_TASK_ERROR, TaskResult, TaskStatus
+
+if TYPE_CHECKING:
+    import asyncio
+    from contextvars import Token
+
+__all__ = ["TaskRunner"]
+
+PENDING, READY, RUNNING, RETRYING = (
+    TaskStatus.PENDING,
+    TaskStatus.READY,
+    TaskStatus.RUNNING,
+    TaskStatus.RETRYING,
+)
+COMPLETED, FAILED, CANCELLED, SKIPPED = (
+    TaskStatus.COMPLETED,
+    TaskStatus.FAILED,
+    TaskStatus.CANCELLED,
+    TaskStatus.SKIPPED,
+)
+_TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED, SKIPPED})
+_now = time.time
+
+
+class _Lane:
+    """One backend's queue of ready handles and its count of running attempts."""
+
+    __slots__ = ("backend", "ready", "running")
+
+    def __init__(self, backend: ExecutionBackend) -> None:
+        self.backend = backend
+        self.ready: deque[TaskHandle] = deque()
+        self.running = 0
+
+
+class TaskRunner:
+    """Runs submitted tasks in dependency order on asyncio, thread or process backends.
+
+    ``run()`` is ``asyncio.run(arun())``; ``arun()`` runs on the caller's loop. Both return
+    ``{handle id: TaskResult}`` for every handle submitted to this runner.
+    """
+
+    def __init__(
+        self,
+        max_workers: int = 8,
+        backend: str = "asyncio",
+        on_task_error: str = "raise",
+        checkpoint_path: str | None = None,
+        checkpoint_interval: float = 5.0,
+        checkpointer: Checkpointer | None = None,
+    ) -> None:
+        if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
+            raise ValueError(f"max_workers must be an integer >= 1, got {max_workers!r}")
+        check_backend_name(backend, "TaskRunner")
+        if on_task_error not in ON_TASK_ERROR:
+            raise ValueError(f"on_task_error must be one of {ON_TASK_ERROR}, got {on_task_error!r}")
+        if (
+            not isinstance(checkpoint_interval, (int, float))
+            or isinstance(checkpoint_interval, bool)
+            or not checkpoint_interval >= 0
+        ):
+            raise ValueError(
+                f"checkpoint_interval must be a number of seconds >= 0, got {checkpoint_interval!r}"
+            )
+        if checkpoint_path is not None and checkpointer is not None:
+            raise ValueError("pass checkpoint_path= or checkpointer=, not both")
+        if checkpointer is not None and not isinstance(checkpointer, Checkpointer):
+            raise TypeError(
+                f"checkpointer must be a Checkpointer, got {type(checkpointer).__name__}"
+            )
+        if checkpoint_path is not None:
+            checkpointer = _checkpointer_for_path(checkpoint_path)
+        self.max_workers = max_workers
+        self.backend = backend
+        self.on_task_error = on_task_error
+        self.checkpoint_interval = float(checkpoint_interval)
+        self.checkpointer = checkpointer
+        self._threads = ThreadBackend(self)
+        self._lanes: dict[str, _Lane] = {}
+        self._handles: dict[str, TaskHandle] = {}
+        self._name_counts: dict[str, int] = {}
+        self._plain_tasks: dict[Any, Task] = {}
+        self._unfinished = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._idle: asyncio.Future[None] | None = None
+        self._first_error: BaseException | None = None
+        self._aborting = False
+        self._closed = False
+        self._tokens: list[Token[TaskRunner | None]] = []
+        self._lane(backend)  # an optional backend that is missing fails here, not mid-run
+
+    # -- public API ----------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """True while ``run()``/``arun()`` is executing tasks."""
+        return self._loop is not None
+
+    def handles(self) -> list[TaskHandle]:
+        """Every handle submitted to this runner, in submission order."""
+        return list(self._handles.values())
+
+    def submit(
+        self,
+        fn_or_task: Task | Callable[..., Any],
+        /,
+        *args: Any,
+        depends_on: Iterable[TaskHandle] = (),
+        key: str | None = None,
+        **kwargs: Any,
+    ) -> TaskHandle:
+        """Add a task (or a plain callable) to the graph and return its handle.
+
+        It starts once every handle in ``depends_on`` has finished; ``key`` fixes the
+        handle id (default ``"{task name}#{n}"``), which is what resume matches on.
+        """
+        if self._closed:
+            raise RuntimeError("this TaskRunner was shut down; create a new one to submit")
+        task = fn_or_task if isinstance(fn_or_task, Task) else self._plain_task(fn_or_task)
+        deps = tuple(depends_on)
+        if self._loop is not None and threading.get_ident() != self._loop_thread:
+            return self._call_on_loop(self._add, task, args, kwargs, deps, key)
+        return self._add(task, args, kwargs, deps, key)
+
+    def add_dependency(self, handle: TaskHandle, *depends_on: TaskHandle) -> None:
+        """Make a not-yet-started ``handle`` also wait for ``depends_on``.
+
+        Raises `CycleError` if an edge would close a cycle (nothing is changed then).
+        """
+        self._check_own(handle, "add_dependency")
+        if handle._status not in (PENDING, READY):
+            raise ValueError(
+                f"task {handle.id!r} is {handle._status.value}; dependencies can only be "
+                "added before it starts"
+            )
+        for dep in depends_on:
+            self._check_own(dep, "depends_on")
+            path = path_between(handle, dep)
+            if path is not None:
+                cycle = " -> ".join(h.id for h in (*path, handle))
+                raise CycleError(f"depending {handle.id!r} on {dep.id!r} closes a cycle: {cycle}")
+        if handle._status is READY:
+            handle._status = PENDING  # leaves the ready deque lazily: _pump skips it
+        handle.deps = handle.deps + depends_on
+        for dep in depends_on:
+            self._link(handle, dep)
+        if handle._pending == 0:
+            self._deps_done(handle)
+
+    def run(self) -> dict[str, TaskResult]:
+        """Run until every submitted task has finished: ``asyncio.run(self.arun())``."""
+        import asyncio
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.arun())
+        raise RuntimeError(
+            "run() was called inside a running event loop; use 'await runner.arun()'"
+        )
+
+    async def arun(self) -> dict[str, TaskResult]:
+        """Run on the current event loop until every submitted task has finished."""
+        import asyncio
+
+        if self._closed:
+            raise RuntimeError("this TaskRunner was shut down; create a new one to run tasks")
+        if self._loop is not None:
+            raise RuntimeError("this TaskRunner is already running")
+        loop = asyncio.get_running_loop()
+        self._loop, self._loop_thread = loop, threading.get_ident()
+        self._aborting = False
+        for lane in self._lanes.values():
+            lane.backend.bind(loop)
+        try:
+            if self._first_error is not None and self.on_task_error == "raise":
+                self._abort()  # a failure was decided while idle (e.g. a dependency failed)
+            if self._unfinished:
+                self._idle = loop.create_future()
+                for lane in self._lanes.values():
+                    self._pump(lane)
+                await self._idle
+        except BaseException:
+            self._abort()
+            raise
+        finally:
+            self._loop = self._loop_thread = self._idle = None
+        error = self._first_error
+        if error is not None and self.on_task_error == "raise":
+            self._first_error = None
+            raise error
+        return {hid: h.get_result() for hid, h in self._handles.items()}
+
+    def cancel_all(self) -> int:
+        """Request cancellation of every unfinished handle; returns how many were asked."""
+        return sum(h.cancel() for h in list(self._handles.values()) if h._status not in _TERMINAL)
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Tear down the worker pools; submitting afterwards raises `RuntimeError`."""
+        self._closed = True
+        for lane in self._lanes.values():
+            lane.backend.shutdown(wait)
+        self._threads.shutdown(wait)
+
+    def __enter__(self) -> TaskRunner:
+        self._tokens.append(_current_runner.set(self))
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        _current_runner.reset(self._tokens.pop())
+        self.shutdown()
+
+    def __repr__(self) -> str:
+        return (
+            f"<TaskRunner backend={self.backend} max_workers={self.max_workers} "
+            f"tasks={len(self._handles)} unfinished={self._unfinished}>"
+        )
+
+    # -- submission ----------------------------------------------------------------------
+    def _plain_task(self, fn: Callable[..., Any]) -> Task:
+        try:
+            task = self._plain_tasks.get(fn)
+        except TypeError:  # unhashable callable: no caching
+            return Task(fn)
+        if task is None:
+            task = self._plain_tasks[fn] = Task(fn)
+        return task
+
+    def _lane(self, name: str) -> _Lane:
+        lane = self._lanes.get(name)
+        if lane is None:
+            lane = self._lanes[name] = _Lane(create_backend(name, self, self._threads))
+            if self._loop is not None:
+                lane.backend.bind(self._loop)
+        return lane
+
+    def _check_own(self, handle: object, what: str) -> None:
+        if not isinstance(handle, TaskHandle):
+            raise TypeError(f"{what} takes TaskHandles, got {handle!r}")
+        if handle._runner is not self:
+            raise ValueError(f"{what}: handle {handle.id!r} belongs to another TaskRunner")
+
+    def _add(
+        self,
+        task: Task,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        deps: tuple[TaskHandle, ...],
+        key: str | None,
+    ) -> TaskHandle:
+        name = task.name
+        if key is None:
+            n = self._name_counts.get(name, 0)
+            self._name_counts[name] = n + 1
+            handle_id = f"{name}#{n}"
+        elif not isinstance(key, str) or not key:
+            raise ValueError(f"key must be a non-empty string, got {key!r}")
+        else:
+            handle_id = key
+        if handle_id in self._handles:
+            raise ValueError(
+                f"handle id {handle_id!r} is already used in this runner; pass a unique key="
+            )
+        if task.is_async and task.backend is None:
+            backend = "asyncio"  # coroutines need the loop whatever the runner default is
+        else:
+            backend = task.backend or self.backend
+        lane = self._lanes.get(backend) or self._lane(backend)
+        for dep in deps:
+            self._check_own(dep, "depends_on")
+        handle = TaskHandle(self, task, handle_id, args, kwargs, lane, deps)
+        self._handles[handle_id] = handle
+        self._unfinished += 1
+        for dep in deps:
+            self._link(handle, dep)
+        if handle._pending == 0:
+            self._deps_done(handle)
+        return handle
+
+    def _link(self, handle: TaskHandle, dep: TaskHandle) -> None:
+        status = dep._status
+        if status in _TERMINAL:
+            if status is not COMPLETED and (handle._blocker is None or status is not SKIPPED):
+                handle._blocker = dep
+            return
+        if dep._dependents is None:
+            dep._dependents = [handle]
+        else:
+            dep._dependents.append(handle)
+        handle._pending += 1
+
+    def _call_on_loop(self, fn: Callable[..., TaskHandle], *args: Any) -> TaskHandle:
+        """Run ``fn`` on the loop thread (submissions from other threads while running)."""
+        from concurrent.futures import Future
+
+        loop = self._loop
+        assert loop is not None
+        future: Future[TaskHandle] = Future()
+
+        def call() -> None:
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        loop.call_soon_threadsafe(call)
+        return future.result()
+
+    # -- the per-task path ---------------------------------------------------------------
+    def _deps_done(self, handle: TaskHandle) -> None:
+        """All dependencies have finished: apply the policy, then queue or finish."""
+        blocker = handle._blocker
+        if blocker is not None:
+            policy = handle._task.on_dep_failure
+            if policy == "skip" or (policy == "fail" and blocker._status is SKIPPED):
+                error = DependencyFailedError(
+                    f"task {handle.id!r} was skipped: dependency {blocker.id!r} "
+                    f"ended {blocker._status.value}"
+                )
+                self._finish(handle, SKIPPED, None, error)
+                return
+            if policy == "fail":
+                error = DependencyFailedError(
+                    f"task {handle.id!r} did not run: dependency {blocker.id!r} "
+                    f"ended {blocker._status.value}"
+                )
+                error.__cause__ = blocker._error
+                self._finish(handle, FAILED, None, error)
+                return
+        handle._status = READY
+        lane = handle._lane
+        if self._loop is not None and lane.running < self.max_workers and not lane.ready:
+            self._start(handle)
+        else:
+            lane.ready.append(handle)
+
+    def _pump(self, lane: _Lane) -> None:
+        ready, limit = lane.ready, self.max_workers
+        while ready and lane.running < limit:
+            handle = ready.popleft()
+            if handle._status is READY:
+                self._start(handle)
+
+    def _start(self, handle: TaskHandle) -> None:
+        lane = handle._lane
+        lane.running += 1
+        handle._status = RUNNING
+        handle._attempts = attempt = handle._attempts + 1
+        if handle._started_at is None:
+            handle._started_at = _now()
+        timeout = handle._task.timeout
+        if timeout is not None:
+            loop = self._loop
+            assert loop is not None
+            handle._timer = loop.call_later(timeout, self._on_timeout, handle, attempt)
+        lane.backend.start(handle, attempt)
+
+    def _settle(self, handle: TaskHandle, attempt: int, ok: bool, value: Any) -> None:
+        """A backend reports an attempt's outcome (on the loop thread)."""
+        if handle._attempts != attempt or handle._status is not RUNNING:
+            return  # that attempt was already settled (timeout, abort)
+        lane = handle._lane
+        lane.running -= 1
+        handle._exec = None
+        if handle._timer is not None:
+            handle._timer.cancel()
+            handle._timer = None
+        if ok:
+            self._finish(handle, COMPLETED, value, None)
+        else:
+            self._failed_attempt(handle, attempt, value)
+        if lane.ready:
+            self._pump(lane)
+
+    def _failed_attempt(self, handle: TaskHandle, attempt: int, exc: BaseException) -> None:
+        task = handle._task
+        if isinstance(exc, TaskTimeoutError):  # timeouts are terminal, never retried
+            self._finish(handle, FAILED, None, exc)
+            return
+        if _is_cancellation(exc):
+            if not isinstance(exc, TaskCancelledError):
+                exc = TaskCancelledError(f"task {handle.id!r} was cancelled while running")
+            self._finish(handle, CANCELLED, None, exc)
+            return
+        retryable = isinstance(exc, task.retry_on) and isinstance(exc, Exception)
+        if retryable and attempt <= task.retries and not handle._cancel_requested:
+            handle._status = RETRYING
+            delay = task.backoff_delay(attempt)
+            loop = self._loop
+            assert loop is not None
+            if delay > 0:
+                handle._timer = loop.call_later(delay, self._retry, handle)
+            else:
+                self._retry(handle)
+            return
+        if retryable and task.retries:
+            error: BaseException = RetryExhaustedError(
+                f"task {handle.id!r} failed {attempt} attempts; last error: {exc!r}"
+            )
+            error.__cause__ = exc
+        else:
+            error = exc
+            if isinstance(exc, Exception):
+                exc.add_note(f"raised by pyworkflowy task {handle.id!r} (attempt {attempt})")
+        self._finish(handle, FAILED, None, error)
+
+    def _retry(self, handle: TaskHandle) -> None:
+        handle._timer = None
+        if handle._status is RETRYING:
+            handle._status = READY
+            lane = handle._lane
+            lane.ready.append(handle)
+            self._pump(lane)
+
+    def _on_timeout(self, handle: TaskHandle, attempt: int) -> None:
+        if handle._attempts != attempt or handle._status is not RUNNING:
+            return
+        handle._timer = None
+        handle._set_cancel_flag()  # lets a thread body that polls the flag stop too
+        handle._lane.backend.stop(handle)
+        timeout = handle._task.timeout
+        error = TaskTimeoutError(
+            f"task {handle.id!r} timed out after {timeout:g} s (attempt {attempt})"
+        )
+        self._settle(handle, attempt, False, error)
+
+    def _finish(
+        self, handle: TaskHandle, status: TaskStatus, value: Any, error: BaseException | None
+    ) -> None:
+        """Make ``handle`` terminal and release its dependents (iteratively: chains are deep)."""
+        stack = [(handle, status, value, error)]
+        while stack:
+            h, status, value, error = stack.pop()
+            h._status, h._value, h._error = status, value, error
+            h._finished_at = _now()
+            h._exec = None
+            self._unfinished -= 1
+            if h._waiters is not None:
+                h._wake()
+            if status is FAILED:
+                self._on_failure(h)
+            dependents, h._dependents = h._dependents, None
+            for d in dependents or ():
+                if status is not COMPLETED and (d._blocker is None or status is not SKIPPED):
+                    d._blocker = h
+                d._pending -= 1
+                if d._pending == 0 and d._status is PENDING:
+                    self._deps_done(d)
+        if self._unfinished == 0 and self._idle is not None and not self._idle.done():
+            self._idle.set_result(None)
+
+    def _on_failure(self, handle: TaskHandle) -> None:
+        policy = self.on_task_error
+        if policy == "raise":
+            if self._first_error is None:
+                self._first_error = handle._error
+                if self._loop is not None:
+                    self._abort()
+        elif policy == "log":
+            import logging
+
+            logging.getLogger("pyworkflowy").error(
+                "task %r failed: %s", handle.id, handle._error, exc_info=handle._error
+            )
+
+    # -- cancellation --------------------------------------------------------------------
+    def _request_cancel(self, handle: TaskHandle) -> None:
+        if self._loop is not None and threading.get_ident() != self._loop_thread:
+            self._loop.call_soon_threadsafe(self._cancel, handle)
+        else:
+            self._cancel(handle)
+
+    def _cancel(self, handle: TaskHandle) -> None:
+        status = handle._status
+        if status in (PENDING, READY, RETRYING):
+            if handle._timer is not None:
+                handle._timer.cancel()
+                handle._timer = None
+            error = TaskCancelledError(f"task {handle.id!r} was cancelled before it ran")
+            self._finish(handle, CANCELLED, None, error)
+        elif status is RUNNING:
+            handle._lane.backend.stop(handle)
+
+    def _abort(self) -> None:
+        """End every unfinished handle as CANCELLED now (first failure under "raise")."""
+        if self._aborting:
+            return
+        self._aborting = True
+        for h in list(self._handles.values()):
+            if h._status in _TERMINAL:
+                continue
+            h._set_cancel_flag()
+            if h._status is RUNNING:
+                h._lane.running -= 1
+                h._lane.backend.stop(h)
+            if h._timer is not None:
+                h._timer.cancel()
+                h._timer = None
+            h._dependents = None  # everything downstream is cancelled here too
+            self._finish(
+                h,
+                CANCELLED,
+                None,
+                TaskCancelledError(f"task {h.id!r} was cancelled: the run was aborted"),
+            )
+
+    def _on_loop_thread(self) -> bool:
+        return self._loop is not None and threading.get_ident() == self._loop_thread
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    if isinstance(exc, TaskCancelledError):
+        return True
+    import asyncio
+
+    return isinstance(exc, asyncio.CancelledError)
+
+
+def _checkpointer_for_path(path: object) -> Checkpointer:
+    try:
+        from pyworkflowy.persist import checkpointer_for_path  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise ImportError(
+            "checkpoint_path needs pyworkflowy-persist: pip install 'pyworkflowy-core[persist]'"
+        ) from exc
+    return checkpointer_for_path(path)

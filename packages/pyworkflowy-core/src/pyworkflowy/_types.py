@@ -1,0 +1,139 @@
+"""Small public value types: statuses, option literals, results and the task context."""
+
+from __future__ import annotations
+
+import enum
+import threading
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from ._handle import TaskHandle
+
+__all__ = [
+    "Backend",
+    "Backoff",
+    "DepFailurePolicy",
+    "OnTaskError",
+    "TaskContext",
+    "TaskResult",
+    "TaskStatus",
+]
+
+Backend = Literal["asyncio", "thread", "process"]
+Backoff = Literal["none", "linear", "exponential"]
+DepFailurePolicy = Literal["fail", "skip", "run-anyway"]
+OnTaskError = Literal["raise", "log", "continue"]
+
+BACKOFFS: tuple[str, ...] = ("none", "linear", "exponential")
+DEP_FAILURE_POLICIES: tuple[str, ...] = ("fail", "skip", "run-anyway")
+ON_TASK_ERROR: tuple[str, ...] = ("raise", "log", "continue")
+
+
+class TaskStatus(enum.StrEnum):
+    """Where a task handle is in its life; the last four are terminal."""
+
+    PENDING = "pending"
+    READY = "ready"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+
+    @property
+    def terminal(self) -> bool:
+        """True once the status can no longer change."""
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset(
+    {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.SKIPPED}
+)
+
+
+class TaskResult:
+    """The outcome of one handle: an immutable snapshot that never raises."""
+
+    __slots__ = ("attempts", "error", "finished_at", "name", "started_at", "status", "value")
+
+    name: str
+    status: TaskStatus
+    value: Any
+    error: BaseException | None
+    attempts: int
+    started_at: float | None
+    finished_at: float | None
+
+    def __init__(
+        self,
+        name: str,
+        status: TaskStatus,
+        value: Any = None,
+        error: BaseException | None = None,
+        attempts: int = 0,
+        started_at: float | None = None,
+        finished_at: float | None = None,
+    ) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "name", name)
+        setattr_(self, "status", status)
+        setattr_(self, "value", value)
+        setattr_(self, "error", error)
+        setattr_(self, "attempts", attempts)
+        setattr_(self, "started_at", started_at)
+        setattr_(self, "finished_at", finished_at)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"TaskResult is immutable; cannot set {name!r}")
+
+    @property
+    def ok(self) -> bool:
+        """True when the task completed."""
+        return self.status is TaskStatus.COMPLETED
+
+    def _fields(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, f) for f in _RESULT_FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TaskResult):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.status, self.attempts))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{f}={getattr(self, f)!r}" for f in _RESULT_FIELDS)
+        return f"TaskResult({inner})"
+
+
+_RESULT_FIELDS = ("name", "status", "value", "error", "attempts", "started_at", "finished_at")
+
+
+class TaskContext:
+    """What a running task body can learn about itself through `current_task()`."""
+
+    __slots__ = ("_handle", "attempt")
+
+    def __init__(self, handle: TaskHandle, attempt: int) -> None:
+        self._handle = handle
+        self.attempt = attempt
+
+    @property
+    def name(self) -> str:
+        """The task's name."""
+        return self._handle.name
+
+    @property
+    def id(self) -> str:
+        """The handle id (deterministic: ``key`` or ``"{name}#{n}"``)."""
+        return self._handle.id
+
+    @property
+    def cancel_event(self) -> threading.Event:
+        """Set when cancellation of this handle was requested; poll it in long loops."""
+        return self._handle._cancel_flag()
+
+    def __repr__(self) -> str:
+        return f"TaskContext(name={self.name!r}, id={self.id!r}, attempt={self.attempt})"
