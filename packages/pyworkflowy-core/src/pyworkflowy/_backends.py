@@ -2,8 +2,12 @@
 
 A backend gets ``start(handle, attempt)`` on the event-loop thread and must report the
 outcome exactly once through ``runner._settle(handle, attempt, ok, value)``, also on the
-loop thread. The runner owns ordering, slots, retries and timeouts; a backend only runs
-bodies and, when asked, stops a running one (``stop``).
+loop thread and never from inside ``start`` or ``stop`` themselves (the runner settles a
+timed-out attempt right after calling ``stop``; the first settle of an attempt wins).
+The runner owns ordering, slots, retries and timeouts; a backend only runs bodies and,
+when asked, stops a running one (``stop``). A backend with ``prepares = True`` also gets
+``prepare(handle)`` at submit time, to validate or serialise the call early; whatever it
+returns is kept in ``handle._payload``.
 """
 
 from __future__ import annotations
@@ -35,12 +39,20 @@ class ExecutionBackend:
     """Base class for backends; third-party ones register under ``pyworkflowy.backends``."""
 
     name: str = ""
+    prepares: bool = False
 
     def __init__(self, runner: TaskRunner) -> None:
         self.runner = runner
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Called when a run starts on ``loop``; completions must be delivered there."""
+
+    def prepare(self, handle: TaskHandle) -> Any:
+        """Check or serialise a submission (only called when ``prepares`` is true).
+
+        Raise to refuse the submission: the error reaches the caller of ``submit``.
+        """
+        return None
 
     def start(self, handle: TaskHandle, attempt: int) -> None:
         """Begin running ``handle``'s body; report through ``runner._settle`` later."""
@@ -70,6 +82,8 @@ class ThreadBackend(ExecutionBackend):
         self._wake_scheduled = False
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._loop is loop:
+            return
         self._loop = loop
         self._done.clear()
         self._wake_scheduled = False
@@ -136,6 +150,7 @@ class AsyncioBackend(ExecutionBackend):
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+        self._threads.bind(loop)  # sync bodies of this lane run there
 
     def start(self, handle: TaskHandle, attempt: int) -> None:
         if handle._task.is_async:

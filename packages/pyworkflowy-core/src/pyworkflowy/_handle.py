@@ -43,6 +43,7 @@ class TaskHandle:
         "_finished_at",
         "_kwargs",
         "_lane",
+        "_payload",
         "_pending",
         "_runner",
         "_started_at",
@@ -82,6 +83,7 @@ class TaskHandle:
         self._started_at: float | None = None
         self._finished_at: float | None = None
         self._exec: Any = None
+        self._payload: Any = None
         self._timer: Any = None
         self._waiters: list[Any] | None = None
         self._cancel_requested = False

@@ -278,9 +278,9 @@ class TaskRunner:
         key: str | None,
     ) -> TaskHandle:
         name = task.name
+        n = -1
         if key is None:
             n = self._name_counts.get(name, 0)
-            self._name_counts[name] = n + 1
             handle_id = f"{name}#{n}"
         elif not isinstance(key, str) or not key:
             raise ValueError(f"key must be a non-empty string, got {key!r}")
@@ -298,7 +298,11 @@ class TaskRunner:
         for dep in deps:
             self._check_own(dep, "depends_on")
         handle = TaskHandle(self, task, handle_id, args, kwargs, lane, deps)
+        if lane.backend.prepares:
+            handle._payload = lane.backend.prepare(handle)  # may refuse: nothing registered yet
         self._handles[handle_id] = handle
+        if n >= 0:
+            self._name_counts[name] = n + 1
         self._unfinished += 1
         for dep in deps:
             self._link(handle, dep)
