@@ -40,6 +40,7 @@ class TaskHandle:
         "_dependents",
         "_error",
         "_exec",
+        "_fingerprint",
         "_finished_at",
         "_kwargs",
         "_lane",
@@ -84,6 +85,7 @@ class TaskHandle:
         self._finished_at: float | None = None
         self._exec: Any = None
         self._payload: Any = None
+        self._fingerprint: str | None = None
         self._timer: Any = None
         self._waiters: list[Any] | None = None
         self._cancel_requested = False

@@ -8,6 +8,7 @@ bounded by ``max_workers``. Nothing on the per-task path scans all handles or po
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
@@ -18,6 +19,7 @@ from ._backends import ExecutionBackend, ThreadBackend, check_backend_name, crea
 from ._checkpoint import Checkpointer
 from ._context import _current_runner
 from ._errors import (
+    CheckpointError,
     CycleError,
     DependencyFailedError,
     RetryExhaustedError,
@@ -26,6 +28,7 @@ from ._errors import (
 )
 from ._graph import path_between
 from ._handle import TaskHandle
+from ._journal import Journal
 from ._task import Task
 from ._types import ON_TASK_ERROR, TaskResult, TaskStatus
 
@@ -99,6 +102,11 @@ class TaskRunner:
             )
         if checkpoint_path is not None:
             checkpointer = _checkpointer_for_path(checkpoint_path)
+        self._journal = (
+            None
+            if checkpointer is None
+            else Journal(checkpointer, float(checkpoint_interval), None)
+        )
         self.max_workers = max_workers
         self.backend = backend
         self.on_task_error = on_task_error
@@ -214,18 +222,43 @@ class TaskRunner:
             raise
         finally:
             self._loop = self._loop_thread = self._idle = None
+            if self._journal is not None:
+                self._journal.flush()
         error = self._first_error
         if error is not None and self.on_task_error == "raise":
             self._first_error = None
             raise error
         return {hid: h.get_result() for hid, h in self._handles.items()}
 
+    @classmethod
+    def resume(
+        cls, path_or_checkpointer: str | os.PathLike[str] | Checkpointer, **kwargs: Any
+    ) -> TaskRunner:
+        """A runner that continues from a checkpoint.
+
+        Re-submit the same tasks (same names and order, or the same ``key=``s): a handle
+        whose id completed before with the same arguments is primed with its stored result
+        and does not run; failed, cancelled and changed ones run again. ``kwargs`` go to the
+        constructor. Raises `CheckpointError` if the checkpoint cannot be read.
+        """
+        if "checkpoint_path" in kwargs or "checkpointer" in kwargs:
+            raise ValueError("resume() takes the checkpoint as its first argument only")
+        if isinstance(path_or_checkpointer, Checkpointer):
+            checkpointer = path_or_checkpointer
+        else:
+            checkpointer = _checkpointer_for_path(path_or_checkpointer)
+        runner = cls(checkpointer=checkpointer, **kwargs)
+        runner._journal = Journal.resume(checkpointer, runner.checkpoint_interval)
+        return runner
+
     def cancel_all(self) -> int:
         """Request cancellation of every unfinished handle; returns how many were asked."""
         return sum(h.cancel() for h in list(self._handles.values()) if h._status not in _TERMINAL)
 
     def shutdown(self, wait: bool = True) -> None:
-        """Tear down the worker pools; submitting afterwards raises `RuntimeError`."""
+        """Tear down the worker pools and flush the checkpoint; later submits raise."""
+        if not self._closed and self._journal is not None:
+            self._journal.close()
         self._closed = True
         for lane in self._lanes.values():
             lane.backend.shutdown(wait)
@@ -298,11 +331,18 @@ class TaskRunner:
         for dep in deps:
             self._check_own(dep, "depends_on")
         handle = TaskHandle(self, task, handle_id, args, kwargs, lane, deps)
-        if lane.backend.prepares:
-            handle._payload = lane.backend.prepare(handle)  # may refuse: nothing registered yet
+        # Both hooks may refuse the submission: nothing is registered before they pass.
+        record = None if self._journal is None else self._journal.on_submit(handle)
+        if lane.backend.prepares and record is None:
+            handle._payload = lane.backend.prepare(handle)
         self._handles[handle_id] = handle
         if n >= 0:
             self._name_counts[name] = n + 1
+        if record is not None:  # resumed: completed earlier with the same arguments
+            handle._status, handle._value = COMPLETED, record["value"]
+            handle._attempts = record["attempts"]
+            handle._started_at, handle._finished_at = record["started_at"], record["finished_at"]
+            return handle
         self._unfinished += 1
         for dep in deps:
             self._link(handle, dep)
@@ -398,6 +438,11 @@ class TaskRunner:
         if handle._timer is not None:
             handle._timer.cancel()
             handle._timer = None
+        if ok and self._journal is not None:
+            try:
+                self._journal.check_value(handle, value)
+            except CheckpointError as exc:  # the result cannot be stored: the task fails
+                ok, value = False, exc
         if ok:
             self._finish(handle, COMPLETED, value, None)
         else:
@@ -407,7 +452,7 @@ class TaskRunner:
 
     def _failed_attempt(self, handle: TaskHandle, attempt: int, exc: BaseException) -> None:
         task = handle._task
-        if isinstance(exc, TaskTimeoutError):  # timeouts are terminal, never retried
+        if isinstance(exc, (TaskTimeoutError, CheckpointError)):  # terminal, never retried
             self._finish(handle, FAILED, None, exc)
             return
         if _is_cancellation(exc):
@@ -470,6 +515,8 @@ class TaskRunner:
             self._unfinished -= 1
             if h._waiters is not None:
                 h._wake()
+            if self._journal is not None:
+                self._journal.on_finish(h, self._loop)
             if status is FAILED:
                 self._on_failure(h)
             dependents, h._dependents = h._dependents, None

@@ -1,0 +1,164 @@
+"""The runner's side of checkpointing: validate, fingerprint, batch records, prime on resume."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from ._checkpoint import RECORD_KEYS, Checkpointer, Record
+from ._errors import CheckpointError
+from ._types import TaskStatus
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from ._handle import TaskHandle
+
+__all__ = ["Journal", "fingerprint"]
+
+_NO_ARGS = "no-args"
+
+
+def fingerprint(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """A digest of the arguments that is stable across processes.
+
+    JSON (sorted keys) where the arguments allow it, pickle otherwise; arguments whose
+    pickle differs between processes only cost a re-run on resume, never a wrong result.
+    """
+    if not args and not kwargs:
+        return _NO_ARGS
+    import hashlib
+    import json
+
+    try:
+        data = json.dumps([args, kwargs], sort_keys=True, separators=(",", ":")).encode()
+    except (TypeError, ValueError):
+        import pickle
+
+        try:
+            data = pickle.dumps((args, sorted(kwargs.items())), protocol=5)
+        except Exception:  # neither JSON nor pickle: identity only, so resume re-runs it
+            data = repr((args, kwargs)).encode()
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _check_record(record: object, handle_id: str, where: Checkpointer) -> Record:
+    if not isinstance(record, dict) or not record.keys() >= RECORD_KEYS:
+        raise CheckpointError(
+            f"checkpoint {where!r} holds a malformed record for {handle_id!r}: expected a "
+            f"dict with keys {sorted(RECORD_KEYS)}, got {record!r:.200}"
+        )
+    return record
+
+
+class Journal:
+    """Collects finished handles and hands them to the checkpointer in batches."""
+
+    def __init__(
+        self,
+        checkpointer: Checkpointer,
+        interval: float,
+        resumed: dict[str, Record] | None,
+    ) -> None:
+        self.checkpointer = checkpointer
+        self.interval = interval
+        self._resumed = resumed  # records not yet claimed by a submission
+        self._dirty: dict[str, TaskHandle] = {}
+        self._removed: set[str] = set()
+        self._fresh = resumed is None  # a new run clears what an older run left
+        self._last_save = float("-inf")
+        self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
+
+    @classmethod
+    def resume(cls, checkpointer: Checkpointer, interval: float) -> Journal:
+        stored = checkpointer.load()
+        if not isinstance(stored, dict):
+            raise CheckpointError(
+                f"checkpoint {checkpointer!r} did not load a dict of records, got "
+                f"{type(stored).__name__}"
+            )
+        records = {hid: _check_record(rec, hid, checkpointer) for hid, rec in stored.items()}
+        return cls(checkpointer, interval, records)
+
+    # -- submit ------------------------------------------------------------------------
+    def on_submit(self, handle: TaskHandle) -> Record | None:
+        """Validate the arguments; return the stored record if the handle can be primed."""
+        args, kwargs = handle._args, handle._kwargs
+        validate = self.checkpointer.validate
+        for i, arg in enumerate(args):
+            validate(arg, f"task {handle.id!r}: argument {i}")
+        for name, arg in kwargs.items():
+            validate(arg, f"task {handle.id!r}: keyword argument {name!r}")
+        handle._fingerprint = digest = fingerprint(args, kwargs)
+        if not self._resumed:
+            return None
+        record = self._resumed.pop(handle.id, None)
+        if record is None:
+            return None
+        if record["status"] == TaskStatus.COMPLETED:
+            if record["fingerprint"] == digest:
+                return record
+            warnings.warn(
+                f"task {handle.id!r} runs again: its arguments differ from the checkpointed "
+                "run (a handle id is matched with the same arguments only)",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        self._removed.add(handle.id)  # its outcome will be written afresh
+        return None
+
+    def check_value(self, handle: TaskHandle, value: object) -> None:
+        self.checkpointer.validate(value, f"task {handle.id!r}: return value")
+
+    # -- finish ------------------------------------------------------------------------
+    def on_finish(self, handle: TaskHandle, loop: asyncio.AbstractEventLoop | None) -> None:
+        self._dirty[handle.id] = handle
+        self._removed.discard(handle.id)
+        if loop is None:
+            self.flush()
+        elif self._timer is None:
+            wait = self._last_save + self.interval - time.monotonic()
+            if wait <= 0:  # batch whatever else finishes in this loop iteration
+                self._timer = loop.call_soon(self.flush)
+            else:
+                self._timer = loop.call_later(wait, self.flush)
+
+    def flush(self) -> None:
+        """Write every pending record now."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._dirty and not self._removed and not self._fresh:
+            return
+        if self._fresh:
+            self.checkpointer.clear()
+            self._fresh = False
+        records = {hid: _record(h) for hid, h in self._dirty.items()}
+        removed = list(self._removed)
+        self._dirty, self._removed = {}, set()
+        self.checkpointer.save(records, removed)
+        self._last_save = time.monotonic()
+
+    def close(self) -> None:
+        """Final flush; records of the resumed run that nothing claimed are dropped."""
+        if self._resumed:
+            self._removed.update(self._resumed)
+            self._resumed = {}
+        self.flush()
+        self.checkpointer.close()
+
+
+def _record(handle: TaskHandle) -> Record:
+    status = handle._status
+    error = handle._error
+    return {
+        "name": handle._task.name,
+        "status": status.value,
+        "value": handle._value if status is TaskStatus.COMPLETED else None,
+        "error": None if error is None else f"{type(error).__name__}: {error}",
+        "attempts": handle._attempts,
+        "started_at": handle._started_at,
+        "finished_at": handle._finished_at,
+        "fingerprint": handle._fingerprint,
+    }
