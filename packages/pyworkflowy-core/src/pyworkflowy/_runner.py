@@ -123,6 +123,8 @@ class TaskRunner:
         self._idle: asyncio.Future[None] | None = None
         self._first_error: BaseException | None = None
         self._aborting = False
+        self._serving = False
+        self._server: tuple[threading.Thread, list[BaseException]] | None = None
         self._closed = False
         self._tokens: list[Token[TaskRunner | None]] = []
         self._lane(backend)  # an optional backend that is missing fails here, not mid-run
@@ -198,6 +200,65 @@ class TaskRunner:
 
     async def arun(self) -> dict[str, TaskResult]:
         """Run on the current event loop until every submitted task has finished."""
+        await self._drive(serving=False)
+        error = self._first_error
+        if error is not None and self.on_task_error == "raise":
+            self._first_error = None
+            raise error
+        return {hid: h.get_result() for hid, h in self._handles.items()}
+
+    async def serve(self) -> None:
+        """Run tasks as they are submitted, from any thread, until `stop` is called.
+
+        The long-running mode a scheduler needs. There is no caller to raise to, so with
+        ``on_task_error="raise"`` a failure is logged and serving goes on. When stopped,
+        the tasks already submitted finish first.
+        """
+        await self._drive(serving=True)
+
+    def start(self) -> None:
+        """Serve on a background thread (see `serve`); returns once submissions are live."""
+        if self._loop is not None or self._server is not None:
+            raise RuntimeError("this TaskRunner is already running")
+        import asyncio
+
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        def main() -> None:
+            try:
+                asyncio.run(self._drive(serving=True, ready=ready))
+            except BaseException as exc:  # surfaced by start() or stop()
+                errors.append(exc)
+                ready.set()
+
+        self._server = (threading.Thread(target=main, name="pyworkflowy-runner"), errors)
+        self._server[0].start()
+        ready.wait()
+        if errors:
+            self._server = None
+            raise errors[0]
+
+    def stop(self, timeout: float | None = None) -> None:
+        """End serving once the submitted tasks have finished; joins a `start` thread."""
+        loop = self._loop
+        if loop is not None:
+            loop.call_soon_threadsafe(self._stop_serving)
+        server, self._server = self._server, None
+        if server is not None:
+            thread, errors = server
+            thread.join(timeout)
+            if thread.is_alive():
+                raise TimeoutError(f"the runner did not stop within {timeout} s")
+            if errors:
+                raise errors[0]
+
+    def _stop_serving(self) -> None:
+        self._serving = False
+        if self._unfinished == 0 and self._idle is not None and not self._idle.done():
+            self._idle.set_result(None)
+
+    async def _drive(self, serving: bool, ready: threading.Event | None = None) -> None:
         import asyncio
 
         if self._closed:
@@ -206,29 +267,27 @@ class TaskRunner:
             raise RuntimeError("this TaskRunner is already running")
         loop = asyncio.get_running_loop()
         self._loop, self._loop_thread = loop, threading.get_ident()
-        self._aborting = False
+        self._aborting, self._serving = False, serving
         for lane in self._lanes.values():
             lane.backend.bind(loop)
         try:
-            if self._first_error is not None and self.on_task_error == "raise":
+            if self._first_error is not None and self.on_task_error == "raise" and not serving:
                 self._abort()  # a failure was decided while idle (e.g. a dependency failed)
-            if self._unfinished:
+            if self._unfinished or serving:
                 self._idle = loop.create_future()
                 for lane in self._lanes.values():
                     self._pump(lane)
+                if ready is not None:
+                    ready.set()
                 await self._idle
         except BaseException:
             self._abort()
             raise
         finally:
             self._loop = self._loop_thread = self._idle = None
+            self._serving = False
             if self._journal is not None:
                 self._journal.flush()
-        error = self._first_error
-        if error is not None and self.on_task_error == "raise":
-            self._first_error = None
-            raise error
-        return {hid: h.get_result() for hid, h in self._handles.items()}
 
     @classmethod
     def resume(
@@ -257,6 +316,8 @@ class TaskRunner:
 
     def shutdown(self, wait: bool = True) -> None:
         """Tear down the worker pools and flush the checkpoint; later submits raise."""
+        if self._server is not None:
+            self.stop()
         if not self._closed and self._journal is not None:
             self._journal.close()
         self._closed = True
@@ -526,11 +587,18 @@ class TaskRunner:
                 d._pending -= 1
                 if d._pending == 0 and d._status is PENDING:
                     self._deps_done(d)
-        if self._unfinished == 0 and self._idle is not None and not self._idle.done():
+        if (
+            self._unfinished == 0
+            and not self._serving
+            and self._idle is not None
+            and not self._idle.done()
+        ):
             self._idle.set_result(None)
 
     def _on_failure(self, handle: TaskHandle) -> None:
         policy = self.on_task_error
+        if policy == "raise" and self._serving:
+            policy = "log"  # nobody to raise to: keep serving, say so in the log
         if policy == "raise":
             if self._first_error is None:
                 self._first_error = handle._error
