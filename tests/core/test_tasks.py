@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from pyworkflowy import Task, TaskBase, TaskRunner, TaskStatus, get_current_runner, task
 
 
@@ -159,7 +158,9 @@ def test_nested_function_name_includes_the_enclosing_qualname() -> None:
     def inner() -> None:
         return None
 
-    expected = f"{__name__}.test_nested_function_name_includes_the_enclosing_qualname.<locals>.inner"
+    expected = (
+        f"{__name__}.test_nested_function_name_includes_the_enclosing_qualname.<locals>.inner"
+    )
     assert inner.name == expected
 
 
@@ -242,7 +243,7 @@ def test_task_base_async_run_is_detected_and_awaited() -> None:
 
 def test_task_base_instantiation_with_arguments_raises_type_error() -> None:
     with pytest.raises(TypeError, match="no arguments"):
-        FetchUser(42)  # type: ignore[call-arg]
+        FetchUser(42)
 
 
 def test_task_base_bad_option_fails_at_class_definition() -> None:
@@ -344,7 +345,7 @@ def test_bad_option_raises_value_error_naming_option_and_value(
 
 def test_unknown_task_option_raises_type_error_at_the_decorator() -> None:
     with pytest.raises(TypeError, match="retires"):
-        task(retires=3)  # pyrefly: ignore[no-matching-overload]
+        task(retires=3)  # pyrefly: ignore[unexpected-keyword]
 
 
 @pytest.mark.parametrize("backend", ["thread", "process"])

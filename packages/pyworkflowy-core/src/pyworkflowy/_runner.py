@@ -521,8 +521,8 @@ class TaskRunner:
                 exc = TaskCancelledError(f"task {handle.id!r} was cancelled while running")
             self._finish(handle, CANCELLED, None, exc)
             return
-        retryable = isinstance(exc, task.retry_on) and isinstance(exc, Exception)
-        if retryable and attempt <= task.retries and not handle._cancel_requested:
+        retryable = isinstance(exc, task.retry_on) and not handle._cancel_requested
+        if retryable and attempt <= task.retries:
             handle._status = RETRYING
             delay = task.backoff_delay(attempt)
             loop = self._loop
@@ -532,7 +532,7 @@ class TaskRunner:
             else:
                 self._retry(handle)
             return
-        if retryable and task.retries:
+        if retryable and task.retries:  # every attempt was made and failed
             error: BaseException = RetryExhaustedError(
                 f"task {handle.id!r} failed {attempt} attempts; last error: {exc!r}"
             )
