@@ -442,25 +442,31 @@ class TaskRunner:
 
     # -- the per-task path ---------------------------------------------------------------
     def _deps_done(self, handle: TaskHandle) -> None:
-        """All dependencies have finished: apply the policy, then queue or finish."""
+        """All dependencies have finished: queue the handle, or end it per its policy."""
+        outcome = self._blocked_outcome(handle)
+        if outcome is not None:
+            self._finish(handle, *outcome)
+        else:
+            self._make_ready(handle)
+
+    def _blocked_outcome(
+        self, handle: TaskHandle
+    ) -> tuple[TaskStatus, None, DependencyFailedError] | None:
+        """The terminal outcome ``on_dep_failure`` gives a handle whose dependency failed."""
         blocker = handle._blocker
-        if blocker is not None:
-            policy = handle._task.on_dep_failure
-            if policy == "skip" or (policy == "fail" and blocker._status is SKIPPED):
-                error = DependencyFailedError(
-                    f"task {handle.id!r} was skipped: dependency {blocker.id!r} "
-                    f"ended {blocker._status.value}"
-                )
-                self._finish(handle, SKIPPED, None, error)
-                return
-            if policy == "fail":
-                error = DependencyFailedError(
-                    f"task {handle.id!r} did not run: dependency {blocker.id!r} "
-                    f"ended {blocker._status.value}"
-                )
-                error.__cause__ = blocker._error
-                self._finish(handle, FAILED, None, error)
-                return
+        if blocker is None or handle._task.on_dep_failure == "run-anyway":
+            return None
+        ended = blocker._status.value
+        if handle._task.on_dep_failure == "skip" or blocker._status is SKIPPED:
+            message = f"task {handle.id!r} was skipped: dependency {blocker.id!r} ended {ended}"
+            return SKIPPED, None, DependencyFailedError(message)
+        error = DependencyFailedError(
+            f"task {handle.id!r} did not run: dependency {blocker.id!r} ended {ended}"
+        )
+        error.__cause__ = blocker._error
+        return FAILED, None, error
+
+    def _make_ready(self, handle: TaskHandle) -> None:
         handle._status = READY
         lane = handle._lane
         if self._loop is not None and lane.running < self.max_workers and not lane.ready:
@@ -570,6 +576,8 @@ class TaskRunner:
         stack = [(handle, status, value, error)]
         while stack:
             h, status, value, error = stack.pop()
+            if h._status in _TERMINAL:
+                continue  # ended meanwhile (an abort cancelled everything unfinished)
             h._status, h._value, h._error = status, value, error
             h._finished_at = _now()
             h._exec = None
@@ -586,7 +594,11 @@ class TaskRunner:
                     d._blocker = h
                 d._pending -= 1
                 if d._pending == 0 and d._status is PENDING:
-                    self._deps_done(d)
+                    outcome = self._blocked_outcome(d)
+                    if outcome is None:
+                        self._make_ready(d)
+                    else:  # ends too: on the stack, not by recursion (chains are deep)
+                        stack.append((d, *outcome))
         if (
             self._unfinished == 0
             and not self._serving
