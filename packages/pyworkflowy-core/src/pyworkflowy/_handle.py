@@ -77,7 +77,7 @@ class TaskHandle:
         self._status = _PENDING
         self._attempts = 0
         self._pending = 0
-        self._dependents: list[TaskHandle] | None = None
+        self._dependents: TaskHandle | list[TaskHandle] | None = None
         self._blocker: TaskHandle | None = None
         self._value: Any = None
         self._error: BaseException | None = None

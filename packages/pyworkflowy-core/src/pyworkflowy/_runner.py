@@ -52,6 +52,7 @@ COMPLETED, FAILED, CANCELLED, SKIPPED = (
 )
 _TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED, SKIPPED})
 _now = time.time
+_NO_KWARGS: dict[str, Any] = {}  # shared by every handle submitted without keywords; never mutated
 
 
 class _Lane:
@@ -176,7 +177,7 @@ class TaskRunner:
             self._check_own(dep, "depends_on")
             path = path_between(handle, dep)
             if path is not None:
-                cycle = " -> ".join(h.id for h in (*path, handle))
+                cycle = " -> ".join(h.id for h in (handle, *path))
                 raise CycleError(f"depending {handle.id!r} on {dep.id!r} closes a cycle: {cycle}")
         if handle._status is READY:
             handle._status = PENDING  # leaves the ready deque lazily: _pump skips it
@@ -391,7 +392,7 @@ class TaskRunner:
         lane = self._lanes.get(backend) or self._lane(backend)
         for dep in deps:
             self._check_own(dep, "depends_on")
-        handle = TaskHandle(self, task, handle_id, args, kwargs, lane, deps)
+        handle = TaskHandle(self, task, handle_id, args, kwargs or _NO_KWARGS, lane, deps)
         # Both hooks may refuse the submission: nothing is registered before they pass.
         record = None if self._journal is None else self._journal.on_submit(handle)
         if lane.backend.prepares and record is None:
@@ -417,10 +418,15 @@ class TaskRunner:
             if status is not COMPLETED and (handle._blocker is None or status is not SKIPPED):
                 handle._blocker = dep
             return
-        if dep._dependents is None:
-            dep._dependents = [handle]
+        # One dependent is stored bare, more in a list: most nodes have at most one, and a
+        # list per node is a million extra objects for the garbage collector in a big fan.
+        dependents = dep._dependents
+        if dependents is None:
+            dep._dependents = handle
+        elif type(dependents) is list:
+            dependents.append(handle)
         else:
-            dep._dependents.append(handle)
+            dep._dependents = [dependents, handle]
         handle._pending += 1
 
     def _call_on_loop(self, fn: Callable[..., TaskHandle], *args: Any) -> TaskHandle:
@@ -589,7 +595,9 @@ class TaskRunner:
             if status is FAILED:
                 self._on_failure(h)
             dependents, h._dependents = h._dependents, None
-            for d in dependents or ():
+            if dependents is None:
+                continue
+            for d in dependents if type(dependents) is list else (dependents,):
                 if status is not COMPLETED and (d._blocker is None or status is not SKIPPED):
                     d._blocker = h
                 d._pending -= 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import threading
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 if TYPE_CHECKING:
     from ._handle import TaskHandle
@@ -52,63 +52,21 @@ _TERMINAL = frozenset(
 )
 
 
-class TaskResult:
+class TaskResult(NamedTuple):
     """The outcome of one handle: an immutable snapshot that never raises."""
-
-    __slots__ = ("attempts", "error", "finished_at", "name", "started_at", "status", "value")
 
     name: str
     status: TaskStatus
-    value: Any
-    error: BaseException | None
-    attempts: int
-    started_at: float | None
-    finished_at: float | None
-
-    def __init__(
-        self,
-        name: str,
-        status: TaskStatus,
-        value: Any = None,
-        error: BaseException | None = None,
-        attempts: int = 0,
-        started_at: float | None = None,
-        finished_at: float | None = None,
-    ) -> None:
-        setattr_ = object.__setattr__
-        setattr_(self, "name", name)
-        setattr_(self, "status", status)
-        setattr_(self, "value", value)
-        setattr_(self, "error", error)
-        setattr_(self, "attempts", attempts)
-        setattr_(self, "started_at", started_at)
-        setattr_(self, "finished_at", finished_at)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"TaskResult is immutable; cannot set {name!r}")
+    value: Any = None
+    error: BaseException | None = None
+    attempts: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
 
     @property
     def ok(self) -> bool:
         """True when the task completed."""
         return self.status is TaskStatus.COMPLETED
-
-    def _fields(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, f) for f in _RESULT_FIELDS)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, TaskResult):
-            return NotImplemented
-        return self._fields() == other._fields()
-
-    def __hash__(self) -> int:
-        return hash((self.name, self.status, self.attempts))
-
-    def __repr__(self) -> str:
-        inner = ", ".join(f"{f}={getattr(self, f)!r}" for f in _RESULT_FIELDS)
-        return f"TaskResult({inner})"
-
-
-_RESULT_FIELDS = ("name", "status", "value", "error", "attempts", "started_at", "finished_at")
 
 
 class TaskContext:
