@@ -1,0 +1,437 @@
+"""Core benchmark suite: runner overhead against a lean floor, scaling, threads, import time.
+
+Run ``uv run python benchmarks/run_core.py`` (``--quick`` for a CI-sized pass, ``--check``
+to exit non-zero when a target fails, ``--profile`` for a cProfile of the chain case).
+Prints a markdown table with PASS/FAIL per target and writes it to benchmarks/results/core.md.
+See benchmarks/README.md for what each case measures and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gc
+import io
+import json
+import os
+import platform
+import pstats
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pyworkflowy import TaskRunner, task
+
+if TYPE_CHECKING:  # type checkers resolve from the repository root
+    from benchmarks._floor import run_floor
+else:  # run as a script, this folder is on sys.path
+    from _floor import run_floor
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "core.md"
+CASES = ("fan", "chain", "thread", "scale", "import")
+IMPORT_CODES = ("pass", "import pyworkflowy")
+WORKERS = 8  # TaskRunner's default, spelled out so both sides visibly agree
+
+
+# -- workloads: each builds its graph, runs it and tears down; callers time the whole call --
+@task
+async def noop() -> None:
+    """The async no-op every runner task executes."""
+
+
+async def floor_noop() -> None:
+    """The floor's equivalent of `noop`."""
+
+
+def sync_noop() -> None:
+    """The sync no-op for the thread-backend case."""
+
+
+def floor_fan(n: int) -> None:
+    asyncio.run(run_floor([()] * n + [range(n)], floor_noop))
+
+
+def ours_fan(n: int) -> None:
+    with TaskRunner(max_workers=WORKERS) as runner:
+        handles = [runner.submit(noop) for _ in range(n)]
+        runner.submit(noop, depends_on=handles)
+        runner.run()
+
+
+def floor_chain(n: int) -> None:
+    asyncio.run(run_floor([()] + [(i,) for i in range(n - 1)], floor_noop))
+
+
+def ours_chain(n: int) -> None:
+    with TaskRunner(max_workers=WORKERS) as runner:
+        handle = runner.submit(noop)
+        for _ in range(n - 1):
+            handle = runner.submit(noop, depends_on=(handle,))
+        runner.run()
+
+
+def pool_fan(n: int) -> None:
+    with ThreadPoolExecutor(WORKERS) as pool:
+        wait([pool.submit(sync_noop) for _ in range(n)])
+
+
+def ours_thread_fan(n: int) -> None:
+    with TaskRunner(max_workers=WORKERS, backend="thread") as runner:
+        for _ in range(n):
+            runner.submit(sync_noop)
+        runner.run()
+
+
+# -- measuring -----------------------------------------------------------------------------
+Workload = Callable[[int], None]
+
+
+def timed(fn: Workload, n: int) -> float:
+    gc.collect()  # start every measurement from the same heap, garbage-free
+    start = time.perf_counter()
+    fn(n)
+    return time.perf_counter() - start
+
+
+def compare(
+    base: Workload, ours: Workload, n: int, repeats: int
+) -> tuple[list[float], list[float]]:
+    """Time both sides ``repeats`` times, alternating which goes first, to share the noise."""
+    base(max(n // 100, 10))  # warm up code paths and allocator pools
+    ours(max(n // 100, 10))
+    base_times: list[float] = []
+    our_times: list[float] = []
+    for i in range(repeats):
+        if i % 2 == 0:
+            base_times.append(timed(base, n))
+            our_times.append(timed(ours, n))
+        else:
+            our_times.append(timed(ours, n))
+            base_times.append(timed(base, n))
+    return base_times, our_times
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set size.
+
+    On Linux, ``getrusage(RUSAGE_SELF).ru_maxrss`` starts a freshly exec'd child at its
+    parent's peak (the kernel carries it over exec), so it would report this suite's own
+    peak; VmHWM in /proc/self/status belongs to the new address space alone. Elsewhere
+    ``ru_maxrss`` is used as is.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource  # Unix only
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss if sys.platform == "darwin" else rss * 1024  # bytes on macOS, KiB elsewhere
+
+
+class GCClock:
+    """Context manager adding up the time spent in cyclic garbage collection while active."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+
+    def __enter__(self) -> GCClock:
+        gc.collect()  # not counted: leftovers from before
+        gc.callbacks.append(self._on_gc)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        gc.callbacks.remove(self._on_gc)
+
+
+def child(side: str, n: int) -> None:
+    """Run one fan of ``n`` tasks in this (fresh) process; print its time and memory as JSON."""
+    fn = ours_fan if side == "ours" else floor_fan
+    base = peak_rss_bytes()
+    with GCClock() as clock:
+        seconds = timed(fn, n)
+    result = {"seconds": seconds, "gc": clock.seconds, "base": base, "peak": peak_rss_bytes()}
+    print(json.dumps(result))
+
+
+def run_child(side: str, n: int) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--child", side, str(n)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def process_runs(runs: int) -> dict[str, list[tuple[float, float]]]:
+    """(wall, CPU) seconds of ``python -c CODE`` for CODE in `IMPORT_CODES`, alternating.
+
+    CPU is the child's user+sys time: less disturbed than wall time by other load.
+    """
+    import resource
+
+    def once(code: str) -> tuple[float, float]:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+    times: dict[str, list[tuple[float, float]]] = {code: [] for code in IMPORT_CODES}
+    once(IMPORT_CODES[1])  # warm-up: bytecode caches, page cache
+    for i in range(runs):
+        for code in IMPORT_CODES if i % 2 == 0 else IMPORT_CODES[::-1]:
+            times[code].append(once(code))
+    return times
+
+
+# -- report --------------------------------------------------------------------------------
+@dataclass
+class Row:
+    case: str
+    baseline: str
+    ours: str
+    ratio: str
+    target: str
+    ok: bool | None  # None: reported, not judged
+
+
+def us_per_task(seconds: float, n: int) -> str:
+    return f"{seconds / n * 1e6:.2f} µs/task"
+
+
+def mb(nbytes: float) -> str:
+    return f"{nbytes / 2**20:,.0f} MB"
+
+
+def rounds(times: Sequence[float], n: int) -> str:
+    return ", ".join(f"{t / n * 1e6:.2f}" for t in times)
+
+
+class Suite:
+    def __init__(self, quick: bool, repeats: int) -> None:
+        self.quick = quick
+        self.repeats = repeats
+        scale = 10 if quick else 1
+        self.fan_n = 100_000 // scale
+        self.chain_n = 20_000 // scale
+        self.thread_n = 100_000 // scale
+        self.small_n, self.large_n = (10_000, 100_000) if quick else (100_000, 1_000_000)
+        self.rows: list[Row] = []
+        self.notes: list[str] = []
+
+    def versus(
+        self, case: str, name: str, base: Workload, ours: Workload, n: int, limit: float
+    ) -> None:
+        """Compare ``ours`` with ``base`` at size ``n``; judge best(ours)/best(base) <= limit."""
+        base_times, our_times = compare(base, ours, n, self.repeats)
+        best_base, best_ours = min(base_times), min(our_times)
+        ratio = best_ours / best_base
+        self.rows.append(
+            Row(
+                case,
+                f"{name} {us_per_task(best_base, n)}",
+                us_per_task(best_ours, n),
+                f"{ratio:.2f}x",
+                f"≤ {limit}x",
+                ratio <= limit,
+            )
+        )
+        median_ratio = statistics.median(our_times) / statistics.median(base_times)
+        self.notes.append(
+            f"{case}, µs/task per round: {name} [{rounds(base_times, n)}], "
+            f"pyworkflowy [{rounds(our_times, n)}]; ratio of medians {median_ratio:.2f}x"
+        )
+
+    def fan(self) -> None:
+        n = self.fan_n
+        case = f"Overhead per no-op async task, fan N={n:,}"
+        self.versus(case, "floor", floor_fan, ours_fan, n, 2.0)
+
+    def chain(self) -> None:
+        n = self.chain_n
+        case = f"Overhead per no-op async task, chain N={n:,}"
+        self.versus(case, "floor", floor_chain, ours_chain, n, 2.0)
+
+    def thread(self) -> None:
+        n = self.thread_n
+        case = f"Thread backend, {n:,} no-op sync tasks"
+        self.versus(case, "ThreadPoolExecutor", pool_fan, ours_thread_fan, n, 1.5)
+
+    def scale(self) -> None:
+        small_n, large_n = self.small_n, self.large_n
+        repeats = min(self.repeats, 3)  # the large run takes seconds; 3 fresh processes do
+        small: list[dict[str, float]] = []
+        large: list[dict[str, float]] = []
+        try:
+            for _ in range(repeats):
+                small.append(run_child("ours", small_n))
+                large.append(run_child("ours", large_n))
+        except subprocess.CalledProcessError as exc:
+            error = (exc.stderr or "").strip().splitlines()[-1:] or [f"exit code {exc.returncode}"]
+            case = f"Fan N={large_n:,} completes"
+            self.rows.append(Row(case, "", f"crashed: {error[0]}", "", "completes", False))
+            return
+        floor_small, floor_large = run_child("floor", small_n), run_child("floor", large_n)
+        t_small = min(r["seconds"] for r in small)
+        t_large = min(r["seconds"] for r in large)
+        ratio = t_large / t_small
+        floor_ratio = floor_large["seconds"] / floor_small["seconds"]
+        peak = min(r["peak"] for r in large)
+        base = min(r["base"] for r in large)
+        floor_peak = floor_large["peak"]
+        floor_added = (floor_peak - floor_large["base"]) / large_n
+        self.rows.append(
+            Row(
+                f"Fan scaling, time({large_n:,}) / time({small_n:,})",
+                f"floor {floor_ratio:.1f}",
+                f"{t_small:.2f} s → {t_large:.2f} s",
+                f"{ratio:.1f}",
+                "≤ 12 (full run only)" if self.quick else "≤ 12",
+                None if self.quick else ratio <= 12,  # 10k→100k crosses cache sizes: noise
+            )
+        )
+        self.rows.append(
+            Row(
+                f"Fan N={large_n:,} completes: peak RSS",
+                f"floor {mb(floor_peak)} ({floor_added:,.0f} B/task)",
+                f"{mb(peak)} ({(peak - base) / large_n:,.0f} B/task)",
+                f"{peak / floor_peak:.2f}x",
+                "completes",
+                True,  # a crash in a child is reported above
+            )
+        )
+        small_s = ", ".join(f"{r['seconds']:.2f} (GC {r['gc']:.2f})" for r in small)
+        large_s = ", ".join(f"{r['seconds']:.2f} (GC {r['gc']:.2f})" for r in large)
+        self.notes.append(
+            f"scale (fresh process per run), seconds: pyworkflowy {small_n:,} [{small_s}], "
+            f"{large_n:,} [{large_s}]; floor {small_n:,} "
+            f"{floor_small['seconds']:.2f} (GC {floor_small['gc']:.2f}), {large_n:,} "
+            f"{floor_large['seconds']:.2f} (GC {floor_large['gc']:.2f}); "
+            f"RSS before the run {mb(base)} (B/task counts only what the run added)"
+        )
+
+    def import_time(self) -> None:
+        runs = process_runs(15)
+        bare, imported = (runs[code] for code in IMPORT_CODES)
+        wall_bare = statistics.median(w for w, _ in bare)
+        wall_imported = statistics.median(w for w, _ in imported)
+        diff_ms = (wall_imported - wall_bare) * 1e3
+        cpu_bare = statistics.median(c for _, c in bare)
+        cpu_imported = statistics.median(c for _, c in imported)
+        self.rows.append(
+            Row(
+                "Import time, `python -c 'import pyworkflowy'`",
+                f"`python -c pass` {wall_bare * 1e3:.1f} ms",
+                f"{wall_imported * 1e3:.1f} ms",
+                f"+{diff_ms:.1f} ms",
+                "≤ +30 ms",
+                diff_ms <= 30,
+            )
+        )
+        self.notes.append(
+            f"import: median wall time of {len(bare)} alternating runs each; child CPU time "
+            f"(user+sys) medians: pass {cpu_bare * 1e3:.1f} ms, import "
+            f"{cpu_imported * 1e3:.1f} ms (+{(cpu_imported - cpu_bare) * 1e3:.1f} ms)"
+        )
+
+    def table(self) -> str:
+        lines = [
+            "| Case | Baseline | pyworkflowy | Ratio | Target | Result |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r.case} | {r.baseline} | {r.ours} | {r.ratio} | {r.target} | "
+            f"{'info' if r.ok is None else 'PASS' if r.ok else 'FAIL'} |"
+            for r in self.rows
+        ]
+        return "\n".join(lines)
+
+
+def profile_chain(n: int) -> str:
+    """cProfile top 15 by own time of the chain case, and how much of it was cyclic GC.
+
+    cProfile books a GC pause to whatever function was allocating when it struck (for the
+    runner usually ``_add``, which creates the handles), so the GC total is given apart.
+    """
+    profiler = cProfile.Profile()
+    with GCClock() as clock:
+        profiler.enable()
+        ours_chain(n)
+        profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.strip_dirs().sort_stats("tottime").print_stats(15)
+    total = getattr(stats, "total_tt", 0.0)
+    summary = f"cyclic GC during the run: {clock.seconds:.3f} s of {total:.3f} s"
+    return f"{out.getvalue().strip()}\n\n{summary}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="N/10, no million-task run")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a target fails")
+    parser.add_argument("--profile", action="store_true", help="cProfile the chain case too")
+    parser.add_argument("--only", nargs="+", choices=CASES, help="run only these cases")
+    parser.add_argument("--repeats", type=int, help="rounds per comparison (default 5, quick 3)")
+    parser.add_argument("--child", nargs=2, metavar=("SIDE", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args.child[0], int(args.child[1]))
+        return 0
+
+    suite = Suite(args.quick, args.repeats or (3 if args.quick else 5))
+    steps: dict[str, Callable[[], None]] = {
+        "fan": suite.fan,
+        "chain": suite.chain,
+        "thread": suite.thread,
+        "scale": suite.scale,
+        "import": suite.import_time,
+    }
+    for name in args.only or CASES:
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        steps[name]()
+
+    header = (
+        f"# Core benchmarks ({'quick' if args.quick else 'full'} pass)\n\n"
+        f"{time.strftime('%Y-%m-%d %H:%M:%S')}, Python {platform.python_version()} "
+        f"({platform.python_implementation()}), {platform.platform()}, "
+        f"{os.cpu_count()} CPUs, best of {suite.repeats} rounds unless noted."
+    )
+    report = "\n\n".join([header, suite.table(), "\n".join(f"- {note}" for note in suite.notes)])
+    if args.profile:
+        print(f"profiling chain N={suite.chain_n:,} ...", file=sys.stderr, flush=True)
+        report += (
+            f"\n\n## cProfile: chain N={suite.chain_n:,}, top 15 by tottime\n\n"
+            f"```\n{profile_chain(suite.chain_n)}\n```"
+        )
+    print(report)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(report + "\n", encoding="utf-8")
+    print(f"\nwritten to {RESULTS.relative_to(HERE.parent)}", file=sys.stderr)
+    failed = [r.case for r in suite.rows if r.ok is False]
+    return 1 if args.check and failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
