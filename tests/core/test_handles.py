@@ -352,7 +352,7 @@ def test_task_result_fields_of_a_failed_handle() -> None:
 def test_task_result_is_immutable() -> None:
     result = TaskResult("t", TaskStatus.COMPLETED, value=1)
     with pytest.raises(AttributeError):
-        result.value = 2
+        result.value = 2  # pyrefly: ignore[read-only]
 
 
 # -- awaiting --------------------------------------------------------------------------------

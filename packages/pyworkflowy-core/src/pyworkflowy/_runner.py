@@ -140,6 +140,20 @@ class TaskRunner:
         """Every handle submitted to this runner, in submission order."""
         return list(self._handles.values())
 
+    def forget(self, *handles: TaskHandle) -> None:
+        """Drop finished handles from this runner's registry (`handles`, run() results).
+
+        The handle objects stay valid for whoever holds them; unfinished ones are kept.
+        A serving runner would otherwise keep every handle it ever ran.
+        """
+        if self._loop is not None and threading.get_ident() != self._loop_thread:
+            self._loop.call_soon_threadsafe(self.forget, *handles)
+            return
+        for handle in handles:
+            self._check_own(handle, "forget")
+            if handle._status in _TERMINAL and self._handles.get(handle.id) is handle:
+                del self._handles[handle.id]
+
     def submit(
         self,
         fn_or_task: Task | Callable[..., Any],
@@ -225,8 +239,9 @@ class TaskRunner:
         """Run tasks as they are submitted, from any thread, until `stop` is called.
 
         The long-running mode a scheduler needs. There is no caller to raise to, so with
-        ``on_task_error="raise"`` a failure is logged and serving goes on. When stopped,
-        the tasks already submitted finish first.
+        ``on_task_error="raise"`` a failure is logged and serving goes on. A long-lived
+        service should `forget` handles it is done with. When stopped, the tasks already
+        submitted finish first.
         """
         await self._drive(serving=True)
 
@@ -436,7 +451,7 @@ class TaskRunner:
         dependents = dep._dependents
         if dependents is None:
             dep._dependents = handle
-        elif type(dependents) is list:
+        elif isinstance(dependents, list):
             dependents.append(handle)
         else:
             dep._dependents = [dependents, handle]
@@ -610,7 +625,7 @@ class TaskRunner:
             dependents, h._dependents = h._dependents, None
             if dependents is None:
                 continue
-            for d in dependents if type(dependents) is list else (dependents,):
+            for d in dependents if isinstance(dependents, list) else (dependents,):
                 if status is not COMPLETED and (d._blocker is None or status is not SKIPPED):
                     d._blocker = h
                 d._pending -= 1
@@ -697,7 +712,7 @@ def _is_cancellation(exc: BaseException) -> bool:
     return isinstance(exc, asyncio.CancelledError)
 
 
-def _checkpointer_for_path(path: object) -> Checkpointer:
+def _checkpointer_for_path(path: str | os.PathLike[str]) -> Checkpointer:
     try:
         from pyworkflowy.persist import checkpointer_for_path  # type: ignore[import-not-found]
     except ImportError as exc:
