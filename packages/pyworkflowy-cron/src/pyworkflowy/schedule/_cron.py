@@ -1,0 +1,202 @@
+"""Cron expressions: validated by `parse_cron`, iterated by croniter in wall-clock time.
+
+croniter computes the next matching *wall-clock* time (naive datetimes, pure calendar
+arithmetic). Mapping a wall-clock time to an instant in a time zone is done here, with
+the rules the scheduler documents: each matching wall-clock time fires once (in a
+fall-back hour, the first pass), and matching times inside a spring-forward gap fire
+once, when the gap ends. croniter's own tz-aware mode fires twice in a repeated hour,
+which is why it is not used.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from datetime import datetime, tzinfo
+from typing import Any
+
+from croniter import CroniterBadDateError, CroniterError, croniter
+
+from ._tz import gap_end, instants, local_time
+
+__all__ = ["CronExpression", "parse_cron"]
+
+FIELD_NAMES = ("minute", "hour", "day of month", "month", "day of week", "second")
+_RANGES = ("0-59", "0-23", "1-31", "1-12 or jan-dec", "0-7 or sun-sat (0 and 7: Sunday)", "0-59")
+_ALIASES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+_HASHED = re.compile(r"(^|[,\s])[hr](\(|/|,|$)", re.IGNORECASE)
+_SINGLE_RANGE = re.compile(r"^(\w+)-(\w+)(?:/\d+)?$")
+_DOM, _DOW = 2, 4
+_FULL: dict[int, set[Any]] = {_DOM: set(range(1, 32)), _DOW: set(range(7))}
+_PROBE_START = datetime(2000, 1, 1)  # never-matching check: search 50 years from here
+
+
+class CronExpression:
+    """A validated cron expression; ask it for fire times with `next` or `iter`.
+
+    Naive datetimes are wall-clock times (pure calendar, no time zone). Aware datetimes
+    are instants: the result is in the same tzinfo, with the scheduler's DST rules.
+    """
+
+    __slots__ = ("_iter", "_lock", "expression", "fields", "has_seconds")
+
+    def __init__(self, expression: str, fields: tuple[str, ...], itr: croniter) -> None:
+        self.expression = expression
+        self.fields = fields
+        self.has_seconds = len(fields) == 6
+        self._iter = itr
+        self._lock = threading.Lock()
+
+    def next_wall(self, after: datetime) -> datetime:
+        """The first matching wall-clock time strictly after the naive ``after``."""
+        with self._lock:
+            result: Any = self._iter.get_next(datetime, start_time=after)
+        return result
+
+    def next_instant(self, after: float, tz: tzinfo) -> float:
+        """The first fire instant (epoch seconds) strictly after instant ``after`` in ``tz``.
+
+        Wall-clock times at or before the wall-clock time of ``after`` count as done, so
+        a repeated hour fires once; times in a spring-forward gap fire when it ends.
+        """
+        wall = local_time(after, tz).replace(tzinfo=None, fold=0)
+        while True:
+            wall = self.next_wall(wall)
+            found = instants(wall, tz)
+            if not found:
+                return gap_end(wall, tz)
+            for t in found:
+                if t > after:
+                    return t
+
+    def next(self, after: datetime) -> datetime:
+        """The first fire time strictly after ``after`` (naive: wall clock; aware: instant)."""
+        if not isinstance(after, datetime):
+            raise TypeError(f"after must be a datetime, got {type(after).__name__}")
+        tz = after.tzinfo
+        if tz is None or after.utcoffset() is None:
+            return self.next_wall(after.replace(tzinfo=None))
+        return local_time(self.next_instant(after.timestamp(), tz), tz)
+
+    def iter(self, after: datetime) -> Iterator[datetime]:
+        """Successive fire times after ``after`` (an endless iterator)."""
+        current = after
+        while True:
+            current = self.next(current)
+            yield current
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CronExpression):
+            return NotImplemented
+        return self.fields == other.fields
+
+    def __hash__(self) -> int:
+        return hash(self.fields)
+
+    def __repr__(self) -> str:
+        return f"CronExpression({self.expression!r})"
+
+
+def _field_error(expression: str, index: int, value: str, detail: str = "") -> ValueError:
+    name = FIELD_NAMES[index]
+    extra = f" ({detail})" if detail else ""
+    return ValueError(
+        f"cron expression {expression!r}: invalid {name} field {value!r}{extra}; "
+        f"allowed: {_RANGES[index]}, with *, a-b, a,b, */n, a-b/n"
+    )
+
+
+def _normalise(field: str) -> str:
+    """Work around croniter 7.0 reading a one-value range ``a-a`` as ``*`` (every value)."""
+    items = []
+    for item in field.split(","):
+        match = _SINGLE_RANGE.match(item)
+        if match is not None and match.group(1).lower() == match.group(2).lower():
+            item = match.group(1)
+        items.append(item)
+    return ",".join(items)
+
+
+def _croniter_detail(exc: BaseException) -> str:
+    """croniter's reason without its echo of the expression (``[...] is not acceptable``)."""
+    text = re.sub(r"^\[.*?\]\s*(is not acceptable)?[.,:]?\s*", "", str(exc))
+    return "" if text == str(exc) and text.startswith("[") else text
+
+
+def _restricted(itr: croniter, index: int) -> bool:
+    return itr.expanded[index][0] != "*"
+
+
+def parse_cron(expression: str) -> CronExpression:
+    """Validate a cron expression and return it as a `CronExpression`.
+
+    Five fields ``minute hour day-of-month month day-of-week``, optionally a sixth for
+    seconds (croniter's order: seconds go *last*), or an alias ``@hourly``, ``@daily``,
+    ``@midnight``, ``@weekly``, ``@monthly``, ``@yearly``/``@annually``. Raises
+    `ValueError` naming the field and value for a malformed or never-matching expression.
+    """
+    if not isinstance(expression, str):
+        raise TypeError(f"a cron expression is a string, got {type(expression).__name__}")
+    text = expression.strip()
+    if text.startswith("@"):
+        alias = _ALIASES.get(text.lower())
+        if alias is None:
+            raise ValueError(
+                f"cron expression {expression!r}: unknown alias; use one of "
+                + ", ".join(sorted(_ALIASES))
+            )
+        text = alias
+    fields = tuple(_normalise(f) for f in text.split())
+    if len(fields) not in (5, 6):
+        raise ValueError(
+            f"cron expression {expression!r} has {len(fields)} fields; expected 5 "
+            "(minute hour day-of-month month day-of-week) or 6 (the same, then second)"
+        )
+    normalised = list(fields)
+    for index, value in enumerate(fields):
+        if _HASHED.search(value):
+            raise _field_error(
+                expression, index, value, "hashed/random values H and R are not supported"
+            )
+        probe = ["*"] * len(fields)
+        probe[index] = value
+        try:
+            expanded, nth, *_ = croniter.expand(" ".join(probe))
+        except (CroniterError, ValueError, TypeError, IndexError, KeyError) as exc:
+            raise _field_error(expression, index, value, _croniter_detail(exc)) from exc
+        values = set(expanded[index])
+        if index in _FULL and not nth and ("*" in values or _FULL[index] <= values):
+            # A day field matching every day is unrestricted, whatever its spelling:
+            # croniter would otherwise switch to OR for some spellings and not others.
+            normalised[index] = "*"
+    fields = tuple(normalised)
+    try:
+        itr = croniter(" ".join(fields), _PROBE_START)
+    except (CroniterError, ValueError, TypeError, IndexError, KeyError) as exc:
+        raise ValueError(f"cron expression {expression!r}: {exc}") from exc
+    dom, dow = fields[_DOM], fields[_DOW]
+    special_dom = bool(itr.nearest_weekday)
+    special_dow = bool(itr.nth_weekday_of_month)
+    if (special_dom and _restricted(itr, _DOW)) or (special_dow and _restricted(itr, _DOM)):
+        raise ValueError(
+            f"cron expression {expression!r}: day of month {dom!r} and day of week {dow!r} "
+            "cannot be combined when either uses W, # or L<n>; set the other field to *"
+        )
+    try:
+        itr.get_next(datetime)
+    except CroniterBadDateError:
+        if _restricted(itr, _DOM) or special_dom:
+            detail = f"day of month {dom!r} never falls in month {fields[3]!r}"
+        else:
+            detail = f"day of week {dow!r} never falls in month {fields[3]!r}"
+        raise ValueError(f"cron expression {expression!r} never matches: {detail}") from None
+    return CronExpression(expression, fields, itr)

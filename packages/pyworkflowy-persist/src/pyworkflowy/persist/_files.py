@@ -1,0 +1,172 @@
+"""Atomic file writes and the in-memory base shared by the JSON and pickle checkpointers."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+import threading
+from abc import abstractmethod
+from collections.abc import Collection, Mapping
+from pathlib import Path
+
+from pyworkflowy import Checkpointer, CheckpointError
+
+from ._records import Record
+
+__all__ = ["FileCheckpointer", "fsync_directory", "write_atomic"]
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that a crash leaves either the old or the new file.
+
+    The bytes go to a temporary file (mode 0600) in the same folder, which is fsync'd and
+    renamed over ``path`` with `os.replace`; then the folder is fsync'd so the rename
+    itself survives a power loss.
+    """
+    directory = path.parent
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_directory(directory)
+
+
+def fsync_directory(directory: Path) -> None:
+    """Flush a folder's entries (a rename or a new file) to disk; a no-op on Windows."""
+    if os.name == "nt":  # a folder cannot be opened there; NTFS journals renames itself
+        return
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    except OSError as exc:  # some file systems cannot sync a folder: nothing more to do
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
+
+
+class FileCheckpointer(Checkpointer):
+    """Holds every record in memory and rewrites the whole file atomically on each save.
+
+    ``load()`` fills the memory from the file, so later saves merge with what was loaded;
+    ``clear()`` deletes the file and empties the memory. A file that cannot be read is
+    never written over by ``save()``: it keeps raising `CheckpointError`.
+    """
+
+    #: how the format is named in messages ("JSON", "pickle")
+    kind = ""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(
+                f"{type(self).__name__} takes a file path (str or os.PathLike), "
+                f"got {type(path).__name__}"
+            )
+        self.path = Path(path)
+        self._records: dict[str, Record] | None = None  # None: the file was not read yet
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"
+
+    # -- what subclasses provide ---------------------------------------------------------
+    @abstractmethod
+    def _encode(self, records: dict[str, Record]) -> bytes:
+        """The file's bytes for ``records``; raise `CheckpointError` naming what failed."""
+
+    @abstractmethod
+    def _decode(self, data: bytes) -> dict[str, Record]:
+        """The records in ``data``; raise `CheckpointError` naming the path and the problem."""
+
+    @abstractmethod
+    def _is_ours(self, head: bytes) -> bool:
+        """Whether a file starting with ``head`` was written by this checkpointer."""
+
+    # -- the Checkpointer interface ------------------------------------------------------
+    def load(self) -> dict[str, Record]:
+        with self._lock:
+            self._records = self._read()
+            return dict(self._records)
+
+    def save(self, records: Mapping[str, Record], removed: Collection[str] = ()) -> None:
+        with self._lock:
+            stored = self._records
+            if stored is None:  # first use without load() or clear(): merge with the file
+                stored = self._records = self._read()
+            # A new dict, so that memory keeps matching the file if the write fails.
+            merged = {**stored, **records} if records else dict(stored)
+            for hid in removed:
+                if hid not in records:
+                    merged.pop(hid, None)
+            data = self._encode(merged)
+            try:
+                write_atomic(self.path, data)
+            except OSError as exc:
+                raise CheckpointError(
+                    f"cannot write the checkpoint {str(self.path)!r}: {exc}"
+                ) from exc
+            self._records = merged
+
+    def clear(self) -> None:
+        """Delete the file (refusing one that is not a checkpoint) and empty the memory."""
+        with self._lock:
+            try:
+                with open(self.path, "rb") as file:
+                    head = file.read(4096)
+            except FileNotFoundError:
+                self._records = {}
+                return
+            except OSError as exc:
+                raise CheckpointError(
+                    f"cannot read the checkpoint {str(self.path)!r}: {exc}"
+                ) from exc
+            if head and not self._is_ours(head):
+                raise CheckpointError(
+                    f"{str(self.path)!r} is not a pyworkflowy {self.kind} checkpoint, so a "
+                    "new run will not replace it: move or delete it, or choose another "
+                    "checkpoint path"
+                )
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise CheckpointError(
+                    f"cannot delete the checkpoint {str(self.path)!r}: {exc}"
+                ) from exc
+            self._records = {}
+
+    def close(self) -> None:
+        """Drop the in-memory copy; the next use reads the file again."""
+        with self._lock:
+            self._records = None
+
+    # -- helpers -------------------------------------------------------------------------
+    def _read(self) -> dict[str, Record]:
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise CheckpointError(f"cannot read the checkpoint {str(self.path)!r}: {exc}") from exc
+        if not data:
+            raise CheckpointError(
+                f"the checkpoint {str(self.path)!r} is empty (truncated?): it holds no "
+                f"{self.kind} data"
+            )
+        return self._decode(data)
+
+    def _where(self) -> str:
+        return f"the checkpoint {str(self.path)!r}"

@@ -1,0 +1,241 @@
+"""`SQLiteCheckpointer`: one row per handle, written incrementally in WAL mode.
+
+Each ``save()`` is one transaction that upserts the changed rows and deletes the removed
+ones, so its cost follows the size of the batch, not of the whole run. Values are
+stored as JSON text (the same rules as `JSONCheckpointer`; loading runs no code).
+
+Durability: with ``synchronous="NORMAL"`` (the default) a committed save survives the
+process being killed, but a power loss or OS crash may undo the last few saves (the
+database itself stays intact). ``synchronous="FULL"`` syncs the disk on every save and
+survives those too, at the cost of one fsync per save.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any
+
+from pyworkflowy import Checkpointer, CheckpointError
+
+from ._json import check_json
+from ._records import VERSION, Record, check_version
+
+__all__ = ["SQLiteCheckpointer"]
+
+APPLICATION_ID = 0x50574659  # "PWFY", in the SQLite file header: marks our databases
+TABLE = "pyworkflowy_records"
+_COLUMNS = "id, name, status, value, error, attempts, started_at, finished_at, fingerprint"
+_SCHEMA = f"""CREATE TABLE {TABLE} (
+    id TEXT PRIMARY KEY NOT NULL,
+    name TEXT,
+    status TEXT,
+    value TEXT,
+    error TEXT,
+    attempts INTEGER,
+    started_at REAL,
+    finished_at REAL,
+    fingerprint TEXT
+) WITHOUT ROWID"""
+_UPSERT = f"INSERT OR REPLACE INTO {TABLE} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_DELETE = f"DELETE FROM {TABLE} WHERE id = ?"
+_SELECT = f"SELECT {_COLUMNS} FROM {TABLE}"
+_SYNCHRONOUS = ("NORMAL", "FULL")
+_HINT = (
+    "; SQLiteCheckpointer stores values as JSON, which holds None, bool, int, float, str "
+    "and lists and str-keyed dicts of them: convert the value, or use PickleCheckpointer"
+)
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
+class SQLiteCheckpointer(Checkpointer):
+    """Keeps one row per handle in a SQLite database (standard-library ``sqlite3``).
+
+    The choice for long runs: a save writes only the records that changed, in one
+    transaction, so checkpointing after every completion stays cheap. Arguments and
+    return values must be JSON data, as with `JSONCheckpointer`. ``synchronous`` is
+    SQLite's setting: ``"NORMAL"`` survives a killed process, ``"FULL"`` also an OS crash
+    or power loss, for one fsync per save.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "NORMAL") -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(
+                f"SQLiteCheckpointer takes a file path (str or os.PathLike), "
+                f"got {type(path).__name__}"
+            )
+        if synchronous not in _SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {_SYNCHRONOUS}, got {synchronous!r}")
+        self.path = Path(path)
+        self.synchronous = synchronous
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SQLiteCheckpointer({str(self.path)!r})"
+
+    # -- the Checkpointer interface ------------------------------------------------------
+    def validate(self, value: object, what: str) -> None:
+        check_json(value, what, _HINT)
+
+    def load(self) -> dict[str, Record]:
+        with self._lock:
+            if self._conn is None and not self.path.exists():
+                return {}  # nothing stored yet; do not create a file just to read it
+            conn = self._connect()
+            try:
+                rows = conn.execute(_SELECT).fetchall()
+            except sqlite3.Error as exc:
+                raise CheckpointError(f"cannot read {self._where()}: {exc}") from exc
+        records: dict[str, Record] = {}
+        for hid, name, status, value, error, attempts, started, finished, digest in rows:
+            try:
+                value = None if value is None else json.loads(value)
+            except (ValueError, TypeError, RecursionError) as exc:
+                raise CheckpointError(
+                    f"{self._where()} is corrupt: the value of {hid!r} is not valid JSON ({exc})"
+                ) from exc
+            records[hid] = {
+                "name": name,
+                "status": status,
+                "value": value,
+                "error": error,
+                "attempts": attempts,
+                "started_at": started,
+                "finished_at": finished,
+                "fingerprint": digest,
+            }
+        return records
+
+    def save(self, records: Mapping[str, Record], removed: Collection[str] = ()) -> None:
+        rows = [self._row(hid, record) for hid, record in records.items()]
+        with self._lock:
+            conn = self._connect()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                if removed:
+                    conn.executemany(_DELETE, [(hid,) for hid in removed])
+                if rows:
+                    conn.executemany(_UPSERT, rows)
+                conn.execute("COMMIT")
+            except BaseException as exc:  # all or nothing: the rows stay as they were
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                # ValueError: a lone surrogate in a text field; OverflowError: an int
+                # too large for SQLite
+                if isinstance(exc, (sqlite3.Error, ValueError, OverflowError)):
+                    raise CheckpointError(f"cannot write {self._where()}: {exc}") from exc
+                raise
+
+    def clear(self) -> None:
+        """Delete every row (refusing a database that is not a checkpoint)."""
+        with self._lock:
+            conn = self._connect()
+            try:
+                conn.execute(f"DELETE FROM {TABLE}")
+            except sqlite3.Error as exc:
+                raise CheckpointError(f"cannot clear {self._where()}: {exc}") from exc
+
+    def close(self) -> None:
+        """Close the connection; the next use opens it again."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.close()
+
+    # -- helpers -------------------------------------------------------------------------
+    def _where(self) -> str:
+        return f"the checkpoint {str(self.path)!r}"
+
+    def _row(self, hid: str, record: Record) -> tuple[Any, ...]:
+        try:
+            value = record["value"]
+            text = None if value is None else _dumps(value)
+            return (
+                hid,
+                record["name"],
+                record["status"],
+                text,
+                record["error"],
+                record["attempts"],
+                record["started_at"],
+                record["finished_at"],
+                record["fingerprint"],
+            )
+        except KeyError as exc:
+            raise CheckpointError(
+                f"cannot write {self._where()}: the record of {hid!r} has no {exc} field"
+            ) from exc
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise CheckpointError(
+                f"cannot write {self._where()}: the value of task {hid!r} cannot be stored "
+                f"as JSON ({exc})"
+            ) from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = self._conn
+        if conn is not None:
+            return conn
+        try:  # create it private (0600); SQLite gives its -wal and -shm files the same mode
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise CheckpointError(f"cannot create {self._where()}: {exc}") from exc
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise CheckpointError(f"cannot open {self._where()}: {exc}") from exc
+        try:
+            self._prepare(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        return conn
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        """Check that the database is ours (or new and empty), then set it up."""
+        where = self._where()
+        try:
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = {
+                row[0]
+                for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+        except sqlite3.DatabaseError as exc:
+            raise CheckpointError(
+                f"{where} is not a SQLite database, or is corrupt: {exc}"
+            ) from exc
+        try:
+            # before the switch to WAL, which would otherwise sync the disk at FULL
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            if app_id == 0 and not tables:  # a new database: make it a checkpoint
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(_SCHEMA)
+                conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version={VERSION}")
+                conn.execute("COMMIT")
+            elif app_id != APPLICATION_ID:
+                names = ", ".join(sorted(tables)) or "none"
+                raise CheckpointError(
+                    f"{where} is a SQLite database but not a pyworkflowy checkpoint (its "
+                    f"tables: {names}), so it is left alone: choose another checkpoint path"
+                )
+            else:
+                check_version(version, where)
+                if TABLE not in tables:
+                    raise CheckpointError(f"{where} is malformed: it has no {TABLE} table")
+                conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.Error as exc:
+            raise CheckpointError(f"cannot set up {where}: {exc}") from exc

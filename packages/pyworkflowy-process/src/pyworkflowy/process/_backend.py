@@ -1,0 +1,303 @@
+"""`ProcessBackend`: task bodies in worker processes that can be killed one by one.
+
+`concurrent.futures.ProcessPoolExecutor` cannot stop one running call, so this backend
+keeps its own small pool (`._pool.Worker`): at most ``runner.max_workers`` processes,
+started on demand, each running one call at a time. Everything happens on the runner's
+event loop: the parent writes a call to an idle worker's pipe, and the loop calls back
+when the reply is readable or when the process has exited. Stopping a task (timeout,
+cancel, an aborted run) kills its worker; the next task that needs one starts a new one.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from pyworkflowy import TaskCancelledError
+from pyworkflowy._backends import ExecutionBackend
+
+from ._errors import SerializationError, WorkerDiedError
+from ._pool import Worker, exit_description
+from ._serialize import CallEncoder
+from ._worker import OK, REQUEST
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from pyworkflowy import TaskHandle, TaskRunner
+
+__all__ = ["ProcessBackend"]
+
+Job = tuple["TaskHandle", int]
+
+
+class ProcessBackend(ExecutionBackend):
+    """Runs sync task bodies in worker processes; functions and arguments go by cloudpickle.
+
+    The call is serialised at submit (``prepare``), so an argument that cannot travel
+    fails there, naming itself. A timeout or a cancel kills the task's worker process.
+    """
+
+    name = "process"
+    prepares = True
+
+    def __init__(self, runner: TaskRunner) -> None:
+        if os.name != "posix":
+            raise OSError(
+                "backend 'process' needs a POSIX system (Linux, macOS): it watches its "
+                "worker pipes with loop.add_reader; use backend='thread' here"
+            )
+        super().__init__(runner)
+        self._encoder = CallEncoder()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._live: list[Worker] = []  # started and not killed: busy or idle
+        self._idle: list[Worker] = []
+        self._dying: list[Worker] = []  # killed, waiting to be reaped
+        self._unreaped: set[Worker] = set()
+        self._finalizer = weakref.finalize(self, _kill_all, self._unreaped)
+
+    # -- the backend contract ----------------------------------------------------------
+    def prepare(self, handle: TaskHandle) -> Any:
+        return self._encoder.encode(handle)
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        old = self._loop
+        if old is not None and old is not loop and not old.is_closed():
+            for worker in (*self._live, *self._dying):
+                _unwatch(old, worker)
+        self._loop = loop
+        for worker in (*self._live, *self._dying):
+            self._watch(worker)
+
+    def start(self, handle: TaskHandle, attempt: int) -> None:
+        # The runner starts at most max_workers attempts per backend and stops (so frees
+        # the worker of) every attempt it settles itself: a worker is always free or due.
+        job = (handle, attempt)
+        for _ in range(len(self._idle) + 3):  # a dead idle worker is found by writing to it
+            worker = self._idle.pop() if self._idle else None
+            if worker is None:
+                try:
+                    worker = self._spawn()
+                except Exception as exc:
+                    exc.add_note(f"pyworkflowy could not start a worker process for {handle.id!r}")
+                    self._later(self.runner._settle, handle, attempt, False, exc)
+                    return
+            if self._dispatch(worker, job):
+                return
+            self._retire(worker)
+        error = WorkerDiedError(f"no worker process would accept task {handle.id!r}")
+        self._later(self.runner._settle, handle, attempt, False, error)
+
+    def stop(self, handle: TaskHandle) -> None:
+        attempt = handle._attempts
+        running = handle._exec
+        if not isinstance(running, Worker) or running.job is None or running.job[0] is not handle:
+            return
+        worker = running
+        messages, eof = worker.read()
+        if eof:
+            self._forget(worker)
+        worker.job = None
+        if messages:  # it had finished: the reply was waiting in the pipe
+            ok, value = self._decode(handle, worker.pid, *messages[0])
+            self._release(worker)
+            self._later(self.runner._settle, handle, attempt, ok, value)
+            return
+        self._retire(worker)
+        self._later(self._cancelled, handle, attempt)
+
+    def shutdown(self, wait: bool = True) -> None:
+        loop, workers = self._loop, [*self._live, *self._dying]
+        if loop is not None and not loop.is_closed():
+            for worker in workers:
+                _unwatch(loop, worker)
+        self._live, self._idle, self._dying = [], [], []
+        for worker in workers:
+            if worker.job is not None or not wait:
+                worker.kill()
+            elif worker.wfd is not None:  # an idle worker exits on EOF
+                worker.close_pipes()
+        for worker in workers:
+            _reap(worker, 5.0 if wait else None)
+            self._unreaped.discard(worker)
+
+    # -- workers -----------------------------------------------------------------------
+    def _spawn(self) -> Worker:
+        worker = Worker()
+        self._live.append(worker)
+        self._unreaped.add(worker)
+        self._watch(worker)
+        return worker
+
+    def _watch(self, worker: Worker) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        if worker.rfd is not None:
+            loop.add_reader(worker.rfd, self._on_readable, worker)
+        if worker.pidfd is not None:
+            loop.add_reader(worker.pidfd, self._on_exit, worker)
+        if worker.outbuf is not None and worker.wfd is not None:
+            loop.add_writer(worker.wfd, self._on_writable, worker)
+
+    def _dispatch(self, worker: Worker, job: Job) -> bool:
+        handle, attempt = job
+        payload = handle._payload
+        if payload is None:  # not prepared (a handle made without submit): encode now
+            payload = handle._payload = self._encoder.encode(handle)
+        fn_bytes, call = payload
+        meta = pickle.dumps((handle.id, handle.name, attempt))
+        head = REQUEST.pack(len(meta), len(fn_bytes), len(call))
+        if not worker.send([head, meta, fn_bytes, call]):
+            return False
+        worker.job = job
+        handle._exec = worker
+        if worker.outbuf is not None and worker.wfd is not None:
+            loop = self._loop
+            assert loop is not None
+            loop.add_writer(worker.wfd, self._on_writable, worker)
+        return True
+
+    def _release(self, worker: Worker) -> None:
+        """``worker`` has finished its attempt: it waits for the next one."""
+        if not worker.exited and worker in self._live:
+            self._idle.append(worker)
+
+    def _forget(self, worker: Worker) -> None:
+        """Take ``worker`` out of the pool; it stays watched until it is reaped."""
+        if worker in self._live:
+            self._live.remove(worker)
+        if worker in self._idle:
+            self._idle.remove(worker)
+        if worker not in self._dying:
+            self._dying.append(worker)
+
+    def _retire(self, worker: Worker) -> None:
+        """Kill ``worker`` (its job, if any, was already taken off it); reaped on exit."""
+        self._forget(worker)
+        worker.kill()
+        loop = self._loop
+        if loop is not None and not loop.is_closed() and worker.wfd is not None:
+            loop.remove_writer(worker.wfd)
+        if worker.pidfd is not None:  # the pidfd tells when it is gone; drop the pipes now
+            if loop is not None and not loop.is_closed() and worker.rfd is not None:
+                loop.remove_reader(worker.rfd)
+            worker.close_pipes()
+
+    # -- loop callbacks ----------------------------------------------------------------
+    def _on_readable(self, worker: Worker) -> None:
+        messages, eof = worker.read()
+        if eof:  # the worker is exiting: it gets no new work
+            loop = self._loop
+            if loop is not None and worker.rfd is not None:
+                loop.remove_reader(worker.rfd)
+            self._forget(worker)
+        for kind, body in messages:
+            self._deliver(worker, kind, body)
+        if eof and worker.pidfd is None:
+            self._on_exit(worker)
+
+    def _on_writable(self, worker: Worker) -> None:
+        try:
+            done = worker.flush()
+        except OSError:  # the worker is gone; its exit is reported separately
+            done = True
+            worker.outbuf = None
+        if done and self._loop is not None and worker.wfd is not None:
+            self._loop.remove_writer(worker.wfd)
+
+    def _on_exit(self, worker: Worker) -> None:
+        if worker.exited:
+            return
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            _unwatch(loop, worker)
+        messages, _ = worker.read()  # a reply written just before the end still counts
+        worker.exited = True
+        for kind, body in messages:
+            self._deliver(worker, kind, body)
+        code = _reap(worker, None)
+        self._unreaped.discard(worker)
+        for pool in (self._live, self._idle, self._dying):
+            if worker in pool:
+                pool.remove(worker)
+        job, worker.job = worker.job, None
+        if job is not None:
+            handle, attempt = job
+            error = WorkerDiedError(
+                f"worker process {worker.pid} running task {handle.id!r} died: "
+                f"{exit_description(code)}",
+                code,
+            )
+            self.runner._settle(handle, attempt, False, error)
+
+    def _deliver(self, worker: Worker, kind: int, body: bytes) -> None:
+        job = worker.job
+        if job is None:
+            return  # the attempt was stopped meanwhile
+        worker.job = None
+        handle, attempt = job
+        ok, value = self._decode(handle, worker.pid, kind, body)
+        if ok:
+            handle._payload = None  # no retry will need it: free the bytes early
+        self._release(worker)
+        self.runner._settle(handle, attempt, ok, value)
+
+    # -- helpers -----------------------------------------------------------------------
+    def _decode(self, handle: TaskHandle, pid: int, kind: int, body: bytes) -> tuple[bool, Any]:
+        try:
+            obj = pickle.loads(body)
+        except Exception as exc:
+            what = "result" if kind == OK else "exception"
+            return False, SerializationError(
+                f"task {handle.id!r}: its {what} came back from worker process {pid} but "
+                f"cannot be loaded here: {type(exc).__name__}: {exc}"
+            )
+        if kind == OK:
+            return True, obj
+        error, tb = obj
+        if not isinstance(error, BaseException):
+            error = RuntimeError(f"worker process {pid} sent back {error!r} as an exception")
+        if tb:
+            error.add_note(f"Traceback in worker process {pid}:\n{tb.rstrip()}")
+        return False, error
+
+    def _cancelled(self, handle: TaskHandle, attempt: int) -> None:
+        error = TaskCancelledError(
+            f"task {handle.id!r} was cancelled while running; its worker process was killed"
+        )
+        self.runner._settle(handle, attempt, False, error)
+
+    def _later(self, fn: Any, *args: Any) -> None:
+        """Run ``fn`` on the loop soon: the contract forbids settling inside start/stop."""
+        loop = self._loop
+        assert loop is not None, "bind() comes before start()"
+        loop.call_soon(fn, *args)
+
+
+def _unwatch(loop: asyncio.AbstractEventLoop, worker: Worker) -> None:
+    for fd in (worker.rfd, worker.pidfd):
+        if fd is not None:
+            loop.remove_reader(fd)
+    if worker.wfd is not None:
+        loop.remove_writer(worker.wfd)
+
+
+def _reap(worker: Worker, timeout: float | None) -> int:
+    import subprocess
+
+    try:
+        return worker.reap(timeout)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        return worker.reap(None)
+
+
+def _kill_all(workers: set[Worker]) -> None:
+    """Finalizer: no worker outlives a backend that was never shut down."""
+    for worker in list(workers):
+        worker.kill()
+        _reap(worker, None)
+    workers.clear()

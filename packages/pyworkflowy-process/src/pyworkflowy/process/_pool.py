@@ -1,0 +1,198 @@
+"""One worker process and its pipes, as the parent sees them.
+
+Start method: every worker is a fresh interpreter (``sys.executable -c ...`` through
+`subprocess`, the parent's ``sys.path`` handed over), the equivalent of multiprocessing's
+"spawn" without its re-import of ``__main__``. Not "fork": forking a process that runs
+threads (the runner has a thread pool) can deadlock the child. Not "forkserver" or
+"spawn": both re-run an unguarded ``__main__`` script in every worker, and cloudpickle
+makes that unnecessary, since functions from ``__main__`` travel by value.
+
+The parent's ends of the pipes are non-blocking and watched with ``loop.add_reader``; a
+worker's death is seen through a pidfd on Linux (readable when the process exits) and
+through EOF on its reply pipe elsewhere. No helper threads, no polling.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+from ._worker import REPLY
+
+__all__ = ["Worker", "exit_description"]
+
+_READ_CHUNK = 1 << 16
+_have_pidfd = hasattr(os, "pidfd_open")
+
+
+def _interpreter_flags() -> list[str]:
+    flags = getattr(subprocess, "_args_from_interpreter_flags", None)  # what multiprocessing uses
+    try:
+        return list(flags()) if flags is not None else []
+    except Exception:
+        return []
+
+
+class Worker:
+    """A worker process: its pipes, its pidfd, the job it runs and the bytes in flight."""
+
+    __slots__ = (
+        "exited",
+        "inbuf",
+        "job",
+        "outbuf",
+        "pid",
+        "pidfd",
+        "proc",
+        "rfd",
+        "wfd",
+    )
+
+    def __init__(self) -> None:
+        executable = sys.executable
+        if not executable:
+            raise RuntimeError(
+                "the process backend needs sys.executable to start worker processes, "
+                "and it is empty in this interpreter"
+            )
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        boot = (
+            f"import sys; sys.path[:] = {list(sys.path)!r}; "
+            "from pyworkflowy.process._worker import main; "
+            "main(int(sys.argv[1]), int(sys.argv[2]))"
+        )
+        try:
+            self.proc = subprocess.Popen(
+                [executable, *_interpreter_flags(), "-c", boot, str(to_child_r), str(from_child_w)],
+                stdin=subprocess.DEVNULL,
+                pass_fds=(to_child_r, from_child_w),
+            )
+        except BaseException:
+            for fd in (to_child_r, to_child_w, from_child_r, from_child_w):
+                os.close(fd)
+            raise
+        os.close(to_child_r)
+        os.close(from_child_w)
+        os.set_blocking(to_child_w, False)
+        os.set_blocking(from_child_r, False)
+        self.pid = self.proc.pid
+        self.wfd: int | None = to_child_w
+        self.rfd: int | None = from_child_r
+        self.pidfd: int | None = None
+        if _have_pidfd:
+            with contextlib.suppress(OSError):  # an old kernel: EOF on the pipe tells instead
+                self.pidfd = os.pidfd_open(self.pid)
+        self.job: Any = None
+        self.inbuf = bytearray()
+        self.outbuf: memoryview | None = None
+        self.exited = False
+
+    def send(self, chunks: list[bytes]) -> bool:
+        """Write a frame without blocking; the rest waits in ``outbuf`` for ``flush``.
+
+        False if the worker is gone (broken pipe).
+        """
+        fd = self.wfd
+        if fd is None:
+            return False
+        total = sum(map(len, chunks))
+        try:
+            written = os.writev(fd, chunks)
+        except BlockingIOError:
+            written = 0
+        except OSError:  # BrokenPipeError: the worker has exited
+            return False
+        if written < total:
+            self.outbuf = memoryview(b"".join(chunks))[written:]
+        return True
+
+    def flush(self) -> bool:
+        """Write more of ``outbuf``; True once it is empty. Raises OSError if the pipe broke."""
+        rest = self.outbuf
+        if rest is None or self.wfd is None:
+            self.outbuf = None
+            return True
+        try:
+            rest = rest[os.write(self.wfd, rest) :]
+        except BlockingIOError:
+            return False
+        self.outbuf = rest if rest else None
+        return not rest
+
+    def read(self) -> tuple[list[tuple[int, bytes]], bool]:
+        """Read what is available: the complete replies, and whether EOF was reached."""
+        fd = self.rfd
+        if fd is None:
+            return [], True
+        buf = self.inbuf
+        eof = False
+        while True:
+            try:
+                chunk = os.read(fd, _READ_CHUNK)
+            except BlockingIOError:
+                break
+            except OSError:
+                eof = True
+                break
+            if not chunk:
+                eof = True
+                break
+            buf += chunk
+            if len(chunk) < _READ_CHUNK:
+                break  # drained for now; the loop calls again when more arrives
+        messages: list[tuple[int, bytes]] = []
+        size, pos, have = REPLY.size, 0, len(buf)
+        while have - pos >= size:
+            kind, length = REPLY.unpack_from(buf, pos)
+            end = pos + size + length
+            if have < end:
+                break
+            with memoryview(buf) as view:
+                messages.append((kind, bytes(view[pos + size : end])))
+            pos = end
+        if pos:
+            del buf[:pos]
+        return messages, eof
+
+    def kill(self) -> None:
+        """SIGKILL the process (it is reaped later, by `reap`)."""
+        if self.proc.returncode is None:
+            with contextlib.suppress(OSError):
+                self.proc.send_signal(signal.SIGKILL)
+
+    def close_pipes(self) -> None:
+        for name in ("wfd", "rfd"):
+            fd = getattr(self, name)
+            if fd is not None:
+                setattr(self, name, None)
+                os.close(fd)
+        self.outbuf = None
+
+    def reap(self, timeout: float | None = None) -> int:
+        """Wait for the exit status and release every descriptor."""
+        try:
+            code = self.proc.wait(timeout)
+        finally:
+            if self.proc.returncode is not None:
+                self.close_pipes()
+                if self.pidfd is not None:
+                    os.close(self.pidfd)
+                    self.pidfd = None
+        self.exited = True
+        return code
+
+
+def exit_description(code: int) -> str:
+    """``exited with code 3`` / ``killed by signal SIGKILL``."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"killed by signal {name}"
+    return f"exited with code {code}"

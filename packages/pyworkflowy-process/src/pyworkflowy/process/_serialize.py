@@ -1,0 +1,328 @@
+"""Turning a submission into bytes a worker can load, and naming what refused to go.
+
+Functions and arguments go with cloudpickle, so lambdas, closures and functions from
+``__main__`` or a test body travel by value. Two things make that both fast and safe:
+
+* A function that a fresh interpreter can import goes *by reference*, encoded once per
+  task and reused: that is most real code, and it skips cloudpickle's per-call cost.
+  ``@task``-decorated functions (the module attribute is the `Task`, not the function)
+  and `TaskBase` subclasses get a small reference that the worker resolves.
+* A module that the workers could not import by name (a pytest module under
+  ``--import-mode=importlib``, a file loaded from a path) is registered with
+  `cloudpickle.register_pickle_by_value`, so its functions and classes travel by value
+  instead of as references that would fail to load in the worker.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import importlib.machinery
+import io
+import pickle
+import sys
+import types
+from collections.abc import Callable, Iterator, MutableMapping
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+import cloudpickle
+from pyworkflowy import Task, TaskBase
+
+from ._errors import SerializationError
+
+if TYPE_CHECKING:
+    from pyworkflowy import TaskHandle
+
+__all__ = ["CallEncoder", "describe_unpicklable", "dumps"]
+
+PROTOCOL = 5
+# Argument values of these exact types cannot refer to code, so plain pickle is safe.
+_PLAIN = frozenset({int, float, str, bytes, bool, type(None), complex})
+_importable_cache: dict[str, bool] = {}
+_checked_modules: set[str] = set()
+
+
+def _module_importable(name: str) -> bool:
+    """True if a fresh interpreter with this ``sys.path`` imports ``name`` from the same file."""
+    known = _importable_cache.get(name)
+    if known is not None:
+        return known
+    result = _find_same_module(name)
+    _importable_cache[name] = result
+    return result
+
+
+def _find_same_module(name: str) -> bool:
+    if name == "__main__":
+        return False
+    parts = name.split(".")
+    path: Any = None
+    for i in range(len(parts)):
+        prefix = ".".join(parts[: i + 1])
+        loaded = sys.modules.get(prefix)
+        loaded_spec = getattr(loaded, "__spec__", None)
+        if loaded_spec is None:
+            return False
+        if loaded_spec.origin in ("built-in", "frozen"):
+            return True  # part of every interpreter of this executable
+        try:
+            found = importlib.machinery.PathFinder.find_spec(prefix, path)
+        except (ImportError, ValueError):
+            return False
+        if found is None or found.origin != loaded_spec.origin:
+            return False
+        if found.origin is None and list(found.submodule_search_locations or ()) != list(
+            loaded_spec.submodule_search_locations or ()
+        ):
+            return False
+        # Below a package, search where the imported package searches (its __init__ may
+        # have extended __path__, as pyworkflowy's own does).
+        path = getattr(loaded, "__path__", None)
+        if path is None and i < len(parts) - 1:
+            return False
+    return True
+
+
+def _check_module_of(obj: Any) -> None:
+    """Make objects of a module that workers cannot import travel by value."""
+    name = getattr(obj, "__module__", None)
+    if not isinstance(name, str) or name in _checked_modules:
+        return
+    _checked_modules.add(name)
+    module = sys.modules.get(name)
+    if name == "__main__" or not isinstance(module, types.ModuleType):
+        return  # cloudpickle sends __main__ by value already
+    if not _module_importable(name):
+        cloudpickle.register_pickle_by_value(module)
+
+
+_cloudpickle_code_reduce = getattr(cloudpickle.cloudpickle, "_code_reduce", None)
+
+
+def _code_reduce(code: types.CodeType) -> Any:
+    """cloudpickle's code reducer, keeping the real file name (it writes "<dynamic-code>"
+    for reproducible pickles), so worker tracebacks show the source lines."""
+    assert _cloudpickle_code_reduce is not None
+    rebuild, args = _cloudpickle_code_reduce(code)
+    filename = code.co_filename
+    return rebuild, tuple(filename if a == "<dynamic-code>" else a for a in args)
+
+
+class _Pickler(cloudpickle.Pickler):
+    """cloudpickle, plus `TaskBase` instances and modules that workers cannot import."""
+
+    if _cloudpickle_code_reduce is not None:
+        _own: ClassVar[dict[Any, Any]] = {types.CodeType: _code_reduce}
+        dispatch_table = collections.ChainMap(
+            _own, cast("MutableMapping[Any, Any]", cloudpickle.Pickler.dispatch_table)
+        )
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, (types.FunctionType, type)):
+            _check_module_of(obj)
+        elif isinstance(obj, TaskBase):
+            # TaskBase() returns a Task, so the default reconstruction would not work.
+            return (object.__new__, (type(obj),), obj.__dict__ or None)
+        return super().reducer_override(obj)
+
+
+def dumps(obj: Any) -> bytes:
+    """cloudpickle ``obj`` with this backend's rules."""
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=PROTOCOL).dump(obj)
+    return buffer.getvalue()
+
+
+class _TaskRef:
+    """A by-reference stand-in for a module-level `@task` or `TaskBase` body."""
+
+    __slots__ = ("attr", "module", "qualname")
+
+    def __init__(self, module: str, qualname: str, attr: str | None) -> None:
+        self.module, self.qualname, self.attr = module, qualname, attr
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        from ._worker import resolve_task_fn
+
+        return (resolve_task_fn, (self.module, self.qualname, self.attr))
+
+
+def _lookup(module_name: str, qualname: str) -> Any:
+    obj: Any = sys.modules.get(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+    return obj
+
+
+def _reference_bytes(task: Task) -> bytes | None:
+    """Bytes that load ``task.fn`` by reference in a worker, or None if it must go by value."""
+    fn = task.fn
+    if isinstance(fn, types.FunctionType):
+        module, qualname = fn.__module__, fn.__qualname__
+        ref: Any = None
+        target = _lookup(module, qualname)
+        if target is fn:
+            ref = fn
+        elif isinstance(target, Task) and target.fn is fn:
+            ref = _TaskRef(module, qualname, None)
+    elif isinstance(fn, types.MethodType) and isinstance(fn.__self__, TaskBase):
+        cls = type(fn.__self__)
+        module, qualname = cls.__module__, cls.__qualname__
+        ref = None
+        if _lookup(module, qualname) is cls and getattr(cls, fn.__name__, None) is fn.__func__:
+            ref = _TaskRef(module, qualname, fn.__name__)
+    elif isinstance(fn, types.BuiltinFunctionType) and isinstance(fn.__self__, types.ModuleType):
+        module, ref = fn.__self__.__name__, fn  # sum, math.sqrt: not bound methods like [].append
+    else:
+        return None
+    if (
+        ref is None
+        or not _module_importable(module)
+        or module in cloudpickle.list_registry_pickle_by_value()
+    ):
+        return None
+    try:
+        return pickle.dumps(ref, protocol=PROTOCOL)
+    except Exception:
+        return None
+
+
+class CallEncoder:
+    """Encodes ``(fn, args, kwargs)`` of handles; remembers by-reference functions per task."""
+
+    def __init__(self) -> None:
+        self._fn_bytes: dict[Task, bytes | None] = {}
+
+    def encode(self, handle: TaskHandle) -> tuple[bytes, bytes]:
+        """``(function bytes, call bytes)``; empty function bytes mean the call holds it.
+
+        Raises `SerializationError` naming the part that cannot be pickled.
+        """
+        task = handle.task
+        try:
+            fn_bytes = self._fn_bytes[task]
+        except KeyError:
+            fn_bytes = self._fn_bytes[task] = _reference_bytes(task)
+        args, kwargs = handle._args, handle._kwargs
+        try:
+            if fn_bytes is None:
+                return b"", dumps((task.fn, args, kwargs))
+            if all(type(a) in _PLAIN for a in args) and all(
+                type(v) in _PLAIN for v in kwargs.values()
+            ):
+                return fn_bytes, pickle.dumps((args, kwargs), protocol=PROTOCOL)
+            return fn_bytes, dumps((args, kwargs))
+        except Exception as exc:
+            raise _submission_error(handle, exc) from exc
+
+
+def _submission_error(handle: TaskHandle, exc: Exception) -> SerializationError:
+    """Find which argument (or the function) failed, and where inside it."""
+    parts: list[tuple[str, str, Any]] = [
+        (f"argument {i}", f"args[{i}]", a) for i, a in enumerate(handle._args)
+    ]
+    parts += [(f"keyword argument {k!r}", f"kwargs[{k!r}]", v) for k, v in handle._kwargs.items()]
+    parts.append((f"the function {handle.task.name!r}", "fn", handle.task.fn))
+    for label, root, value in parts:
+        found = describe_unpicklable(value, root)
+        if found is not None:
+            detail, error = found
+            return SerializationError(
+                f"task {handle.id!r} cannot be sent to a worker process: "
+                f"{label}{detail}: {_reason(error)}"
+            )
+    return SerializationError(
+        f"task {handle.id!r} cannot be sent to a worker process: {_reason(exc)}"
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    return text if text else type(exc).__name__
+
+
+def describe_unpicklable(
+    value: Any, root: str, encode: Callable[[Any], bytes] = dumps
+) -> tuple[str, BaseException] | None:
+    """Where inside ``value`` pickling fails, and the innermost error; None if it pickles.
+
+    The place reads like Python: ``" (at args[0].conn['pool'])"``, or for what a function
+    captures ``" (closure variable 'lock')"``; empty when ``value`` itself is the culprit.
+    Only the error path pays for this search.
+    """
+    try:
+        encode(value)
+    except Exception as exc:
+        error: BaseException = exc
+    else:
+        return None
+    notes: list[str] = []
+    expr = start = root
+    seen = {id(value)}
+    for _ in range(16):  # deep enough for real objects, bounded for cyclic ones
+        for step, child in _children(value):
+            if id(child) in seen:
+                continue
+            try:
+                encode(child)
+            except Exception as exc:
+                error, value = exc, child
+                seen.add(id(child))
+                if isinstance(step, tuple):  # a variable a function captures: a new root
+                    notes.append(step[0])
+                    expr = start = step[1]
+                else:
+                    expr += step
+                break
+        else:
+            break
+    if expr != start:
+        notes.append(f"at {expr}")
+    return (f" ({', '.join(notes)})" if notes else ""), error
+
+
+def _children(value: Any) -> Iterator[tuple[str | tuple[str, str], Any]]:
+    """The parts pickle would serialise for ``value``: an accessor (``.x``, ``[0]``), or
+    for a function's captured variables ``(description, name)``."""
+    if isinstance(value, dict):
+        for k, v in list(value.items())[:10_000]:
+            yield f"[{k!r}]", v
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value[:10_000]):
+            yield f"[{i}]", v
+    elif isinstance(value, (set, frozenset)):
+        for v in list(value)[:10_000]:
+            yield (f"set element {v!r}", "element"), v
+    elif isinstance(value, types.FunctionType):
+        code = value.__code__
+        for name, cell in zip(code.co_freevars, value.__closure__ or (), strict=False):
+            try:
+                yield (f"closure variable {name!r}", name), cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+        for name in code.co_names:
+            if name in value.__globals__:
+                yield (f"global {name!r}", name), value.__globals__[name]
+        for i, default in enumerate(value.__defaults__ or ()):
+            yield (f"default value {i}", f"__defaults__[{i}]"), default
+    elif isinstance(value, functools.partial):
+        yield ".func", value.func
+        for i, v in enumerate(value.args):
+            yield f".args[{i}]", v
+        for k, v in value.keywords.items():
+            yield f".keywords[{k!r}]", v
+    elif isinstance(value, types.MethodType):
+        yield ".__self__", value.__self__
+        yield ".__func__", value.__func__
+    else:
+        try:
+            state = value.__getstate__()
+        except Exception:
+            return
+        slots: Any = None
+        if isinstance(state, tuple) and len(state) == 2:
+            state, slots = state
+        for mapping in (state, slots):
+            if isinstance(mapping, dict):
+                for k, v in mapping.items():
+                    yield (f".{k}" if isinstance(k, str) else f"[{k!r}]"), v

@@ -1,0 +1,205 @@
+"""What a worker process runs: read a call from the parent, run it, send the outcome back.
+
+A worker is a fresh interpreter started by `pyworkflowy.process._pool`; it talks to its
+parent over two pipes, one call at a time. Frames: a call is ``REQUEST`` (the lengths of
+the meta, function and call parts) followed by those parts; a reply is ``REPLY`` (kind and
+length) followed by a pickle: the value (``OK``) or ``(exception, traceback text)``
+(``ERROR``). The parent kills a worker to stop its task; a worker whose pipe reaches EOF
+(the parent closed it or died) exits.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import struct
+import sys
+import threading
+import traceback
+from typing import Any
+
+from pyworkflowy._context import _current_task
+from pyworkflowy._types import TaskContext
+
+__all__ = ["ERROR", "OK", "REPLY", "REQUEST", "WorkerTaskContext", "main", "resolve_task_fn"]
+
+REQUEST = struct.Struct("!QQQ")
+REPLY = struct.Struct("!BQ")
+OK, ERROR = 0, 1
+_PROTOCOL = 5
+
+
+class WorkerTaskContext(TaskContext):
+    """`current_task()` inside a worker: name, id and attempt as the parent knows them.
+
+    ``cancel_event`` is never set: cancelling a running process task kills its worker,
+    so the body never gets to look.
+    """
+
+    __slots__ = ("_event", "_id", "_name")
+
+    def __init__(self, task_id: str, name: str, attempt: int) -> None:  # no handle here
+        self._id, self._name, self.attempt = task_id, name, attempt
+        self._event: threading.Event | None = None
+
+    @property
+    def name(self) -> str:
+        """The task's name."""
+        return self._name
+
+    @property
+    def id(self) -> str:
+        """The handle id in the parent."""
+        return self._id
+
+    @property
+    def cancel_event(self) -> threading.Event:
+        """An event that stays clear: cancellation kills the worker instead."""
+        if self._event is None:
+            self._event = threading.Event()
+        return self._event
+
+
+def resolve_task_fn(module: str, qualname: str, attr: str | None) -> Any:
+    """Load a by-reference task body: a module-level `Task` or a `TaskBase` subclass."""
+    import importlib
+
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    if attr is None:
+        return obj.fn
+    return getattr(object.__new__(obj), attr)  # TaskBase() itself returns a Task
+
+
+def main(rfd: int, wfd: int) -> None:
+    """Serve calls from the parent until it closes the pipe."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    os.set_inheritable(rfd, False)  # subprocesses started by task bodies do not get them
+    os.set_inheritable(wfd, False)
+    for stream in (sys.stdout, sys.stderr):  # a killed worker's last lines still show
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(line_buffering=True)
+    reader = open(rfd, "rb", buffering=1 << 16)  # noqa: SIM115 - lives as long as the worker
+    read = reader.read
+    while True:
+        head = read(REQUEST.size)
+        if len(head) < REQUEST.size:
+            return  # EOF: the parent is done with this worker
+        meta_len, fn_len, call_len = REQUEST.unpack(head)
+        meta = read(meta_len)
+        fn_bytes = read(fn_len) if fn_len else b""
+        call = read(call_len)
+        if len(call) < call_len:
+            return
+        kind, body = run_call(meta, fn_bytes, call)
+        try:
+            _write_all(wfd, REPLY.pack(kind, len(body)), body)
+        except OSError:
+            return  # the parent went away
+
+
+def run_call(meta: bytes, fn_bytes: bytes, call: bytes) -> tuple[int, bytes]:
+    """Load and run one call; returns the reply kind and body."""
+    task_id, name, attempt = pickle.loads(meta)
+    try:
+        if fn_bytes:
+            fn = pickle.loads(fn_bytes)
+            args, kwargs = pickle.loads(call)
+        else:
+            fn, args, kwargs = pickle.loads(call)
+    except BaseException as exc:
+        from ._errors import SerializationError
+
+        error = SerializationError(
+            f"task {task_id!r} could not be loaded in the worker process: "
+            f"{type(exc).__name__}: {exc}"
+        )
+        return ERROR, encode_error(error, _format(exc, skip=0))
+    token = _current_task.set(WorkerTaskContext(task_id, name, attempt))
+    try:
+        value = fn(*args, **kwargs)
+    except BaseException as exc:
+        return ERROR, encode_error(exc, _format(exc, skip=1))
+    finally:
+        _current_task.reset(token)
+        _flush()
+    return encode_value(value, task_id)
+
+
+def encode_value(value: Any, task_id: str) -> tuple[int, bytes]:
+    """Pickle a return value (plain pickle first, cloudpickle for by-value objects)."""
+    try:
+        return OK, pickle.dumps(value, protocol=_PROTOCOL)
+    except Exception:
+        pass
+    from ._serialize import describe_unpicklable, dumps
+
+    try:
+        return OK, dumps(value)
+    except Exception as exc:
+        error: BaseException = exc
+    from ._errors import SerializationError
+
+    detail, error = describe_unpicklable(value, "result") or ("", error)
+    message = (
+        f"task {task_id!r}: its result, a {type(value).__qualname__}, cannot be sent back "
+        f"from the worker process{detail}: {error}"
+    )
+    return ERROR, encode_error(SerializationError(message), "")
+
+
+def encode_error(exc: BaseException, tb: str) -> bytes:
+    """Pickle ``(exc, tb)``; an exception that cannot make the trip becomes a RuntimeError."""
+    try:
+        return _round_trip((exc, tb))
+    except Exception as why:
+        try:
+            text = f"{type(exc).__qualname__}: {exc}"
+        except Exception:
+            text = type(exc).__qualname__
+        substitute = RuntimeError(
+            f"{text} (the original {type(exc).__qualname__} could not be sent back from "
+            f"the worker process: {why})"
+        )
+        return pickle.dumps((substitute, tb), protocol=_PROTOCOL)
+
+
+def _round_trip(obj: Any) -> bytes:
+    """Bytes that are known to load (an exception's __init__ may not accept its args)."""
+    try:
+        data = pickle.dumps(obj, protocol=_PROTOCOL)
+    except Exception:
+        from ._serialize import dumps
+
+        data = dumps(obj)
+    pickle.loads(data)
+    return data
+
+
+def _format(exc: BaseException, skip: int) -> str:
+    tb = exc.__traceback__
+    for _ in range(skip):  # drop this module's own frame
+        if tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except Exception:
+            pass
+
+
+def _write_all(fd: int, head: bytes, body: bytes) -> None:
+    written = os.writev(fd, [head, body])
+    total = len(head) + len(body)
+    if written < total:
+        rest = memoryview(head + body)[written:]
+        while rest:
+            rest = rest[os.write(fd, rest) :]

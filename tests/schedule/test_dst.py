@@ -1,0 +1,181 @@
+"""Time zones and DST: cron and naive at() follow the scheduler's zone; no double or lost fires.
+
+Each test walks a fake clock across a whole transition day minute by minute, calling tick()
+at every minute, and counts the fires: what a scheduler that never sleeps too long sees.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from pyworkflowy import TaskRunner, task
+from pyworkflowy.schedule import Scheduler
+
+BERLIN = ZoneInfo("Europe/Berlin")
+NEW_YORK = ZoneInfo("America/New_York")
+
+# (zone, spring-forward day, the local time that does not exist, where the gap ends,
+#  fall-back day, a local time that happens twice)
+ZONES = {
+    "Europe/Berlin": (
+        BERLIN,
+        datetime(2026, 3, 29),
+        "30 2",
+        "03:00",
+        datetime(2026, 10, 25),
+        "30 2",
+    ),
+    "America/New_York": (
+        NEW_YORK,
+        datetime(2026, 3, 8),
+        "30 2",
+        "03:00",
+        datetime(2026, 11, 1),
+        "30 1",
+    ),
+}
+
+
+@task
+def job_task() -> None:
+    """What the scheduled jobs run."""
+
+
+def fires_over_day(clock, tz: ZoneInfo, expr: str, day: datetime) -> list[datetime]:
+    """Tick once a minute (real minutes) through ``day`` in ``tz``; return the fire times."""
+    start = day.replace(tzinfo=tz).timestamp()
+    end = (day + timedelta(days=1)).replace(tzinfo=tz).timestamp()
+    clock.set(start - 60)
+    runner = TaskRunner()
+    sched = Scheduler(runner=runner, clock=clock, tz=tz)
+    sched.cron(expr).do(job_task)
+    fired = []
+    t = start
+    while t < end:
+        clock.set(t)
+        if sched.tick():
+            fired.append(datetime.fromtimestamp(t, tz))
+            runner.run()  # let the run finish, or max_instances=1 would skip the next one
+        t += 60
+    runner.shutdown(wait=False)
+    return fired
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_a_daily_job_at_a_time_skipped_by_spring_forward_fires_once_when_the_gap_ends(
+    clock, zone: str
+) -> None:
+    tz, spring, hm, gap_end, _, _ = ZONES[zone]
+    fired = fires_over_day(clock, tz, f"{hm} * * *", spring)
+    assert [t.strftime("%H:%M") for t in fired] == [gap_end]
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_a_daily_job_in_the_repeated_hour_fires_once_not_twice(clock, zone: str) -> None:
+    tz, _, _, _, fall, hm = ZONES[zone]
+    fired = fires_over_day(clock, tz, f"{hm} * * *", fall)
+    assert len(fired) == 1
+    assert fired[0].fold == 0  # the first pass through the hour
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_an_hourly_job_fires_once_per_wall_clock_hour_across_fall_back(clock, zone: str) -> None:
+    tz, _, _, _, fall, _ = ZONES[zone]
+    fired = fires_over_day(clock, tz, "0 * * * *", fall)
+    assert [t.strftime("%H") for t in fired] == [f"{h:02d}" for h in range(24)]
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_a_quarter_hourly_job_fires_once_for_the_whole_spring_forward_gap(clock, zone: str) -> None:
+    tz, spring, _, _, _, _ = ZONES[zone]
+    fired = fires_over_day(clock, tz, "*/15 * * * *", spring)
+    walls = [t.strftime("%H:%M") for t in fired]
+    assert "03:00" in walls
+    assert not any(w.startswith("02:") for w in walls)
+    assert len(walls) == 23 * 4  # the four 02:xx runs merge into the one at 03:00
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_a_cron_job_keeps_local_wall_time_after_the_change(clock, zone: str) -> None:
+    tz, spring, _, _, _, _ = ZONES[zone]
+    clock.set(spring.replace(hour=0, tzinfo=tz))
+    sched = Scheduler(runner=TaskRunner(), clock=clock, tz=tz)
+    job = sched.cron("0 9 * * *").do(job_task)
+    first = job.next_run
+    clock.set(first)  # type: ignore[arg-type]
+    sched.tick()
+    assert first is not None
+    assert job.next_run is not None
+    assert (first.hour, job.next_run.hour) == (9, 9)
+    assert job.next_run - first == timedelta(days=1)  # wall-clock day, 24 h of local time
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_an_interval_job_counts_real_seconds_across_the_change(clock, zone: str) -> None:
+    tz, spring, _, _, _, _ = ZONES[zone]
+    clock.set(spring.replace(hour=1, minute=30, tzinfo=tz))
+    sched = Scheduler(runner=TaskRunner(), clock=clock, tz=tz)
+    job = sched.every(3600).do(job_task)
+    assert job.next_run is not None
+    assert job.next_run.strftime("%H:%M") == "03:30"  # one real hour later, 02:30 never happens
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_a_naive_at_time_inside_the_gap_fires_when_the_gap_ends(clock, zone: str) -> None:
+    tz, spring, hm, gap_end, _, _ = ZONES[zone]
+    minute, hour = (int(x) for x in hm.split())
+    sched = Scheduler(runner=TaskRunner(), clock=clock, tz=tz)
+    job = sched.at(spring.replace(hour=hour, minute=minute)).do(job_task)
+    assert job.next_run is not None
+    assert job.next_run.strftime("%H:%M") == gap_end
+
+
+@pytest.mark.parametrize("zone", ZONES)
+@pytest.mark.parametrize("fold", [0, 1])
+def test_a_naive_at_time_in_the_repeated_hour_takes_the_pass_its_fold_names(
+    clock, zone: str, fold: int
+) -> None:
+    tz, _, _, _, fall, hm = ZONES[zone]
+    minute, hour = (int(x) for x in hm.split())
+    sched = Scheduler(runner=TaskRunner(), clock=clock, tz=tz)
+    wall = fall.replace(hour=hour, minute=minute, fold=fold)
+    job = sched.at(wall).do(job_task)
+    assert job.next_run_at == wall.replace(tzinfo=tz).timestamp()
+
+
+def test_tz_accepts_a_zoneinfo_object_or_its_name(clock) -> None:
+    by_name = Scheduler(runner=TaskRunner(), clock=clock, tz="Europe/Berlin")
+    by_object = Scheduler(runner=TaskRunner(), clock=clock, tz=BERLIN)
+    assert by_name.tz == by_object.tz
+
+
+def test_without_tz_the_scheduler_follows_the_process_local_time_zone() -> None:
+    script = textwrap.dedent(
+        """
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+        from pyworkflowy import TaskRunner
+        from pyworkflowy.schedule import Scheduler
+
+        berlin = ZoneInfo("Europe/Berlin")
+        now = datetime(2026, 10, 24, 12, 0, tzinfo=berlin).timestamp()
+        runner = TaskRunner()
+        local = Scheduler(runner=runner, clock=lambda: now)
+        explicit = Scheduler(runner=runner, clock=lambda: now, tz=berlin)
+        for sched in (local, explicit):
+            sched.cron("30 2 * * *").do(print)
+            sched.at(datetime(2026, 3, 29, 2, 30)).do(print)
+        print([j.next_run_at for j in local.jobs()] == [j.next_run_at for j in explicit.jobs()])
+        """
+    )
+    env = {**os.environ, "TZ": "Europe/Berlin"}
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.stdout.strip() == "True", out.stderr
