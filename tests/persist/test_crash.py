@@ -131,12 +131,6 @@ def test_every_task_completes_after_the_resume(crash: Crash) -> None:
 # -- the same bound for tasks on worker threads ---------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="BUG: with checkpoint_interval=0, a thread task that frees its worker lets the "
-    "next task start (pool.submit from _settle/_pump) before the flush queued with call_soon "
-    "saves the first one, so a crash can re-run more than max_workers thread tasks",
-    strict=True,
-)
 def test_with_interval_zero_a_thread_task_starts_after_the_completion_before_it_is_saved(
     tmp_path: Path,
 ) -> None:

@@ -385,11 +385,6 @@ class FailingOnce(JSONCheckpointer):
         super().save(records, removed)
 
 
-@pytest.mark.xfail(
-    reason="BUG: Journal.flush empties its pending records before calling save(), so the "
-    "records of a save that fails during the run are never written (only logged by asyncio)",
-    strict=True,
-)
 def test_records_of_a_save_that_failed_mid_run_are_written_later(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
 
@@ -405,16 +400,30 @@ def test_records_of_a_save_that_failed_mid_run_are_written_later(tmp_path: Path)
     assert sorted(JSONCheckpointer(path).load()) == ["step#0", "step#1", "step#2", "step#3"]
 
 
-@pytest.mark.xfail(
-    reason="BUG: TaskRunner.shutdown() calls the journal's final flush first and does not "
-    "use try/finally, so when that write fails the runner stays open and its pools alive",
-    strict=True,
-)
 def test_a_shutdown_whose_checkpoint_write_fails_still_closes_the_runner(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     path.write_text("not a checkpoint")
     runner = TaskRunner(checkpoint_path=str(path))
     with pytest.raises(CheckpointError):
+        runner.shutdown()
+    with pytest.raises(RuntimeError, match="shut down"):
+        runner.submit(noop)
+
+
+class AlwaysFailing(JSONCheckpointer):
+    """A JSON checkpointer whose every ``save`` fails."""
+
+    def save(self, records: Any, removed: Any = ()) -> None:
+        raise CheckpointError(f"cannot write the checkpoint {str(self.path)!r}: disk full")
+
+
+def test_run_raises_when_its_records_could_not_be_written(tmp_path: Path) -> None:
+    runner = TaskRunner(checkpointer=AlwaysFailing(tmp_path / "state.json"), checkpoint_interval=0)
+    handle = runner.submit(noop)
+    with pytest.raises(CheckpointError, match="disk full"):
+        runner.run()
+    assert handle.done()
+    with pytest.raises(CheckpointError, match="disk full"):
         runner.shutdown()
     with pytest.raises(RuntimeError, match="shut down"):
         runner.submit(noop)

@@ -123,13 +123,6 @@ def run_with_hash_seed(seed: int, *args: str) -> str:
     return done.stdout
 
 
-@pytest.mark.xfail(
-    reason="BUG: fingerprint() falls back to pickle.dumps for arguments JSON cannot hold; "
-    "a set's pickle follows its iteration order, which changes with the hash seed of each "
-    "process, so with PickleCheckpointer a set argument re-runs on every resume (and the "
-    "warning wrongly says its arguments differ)",
-    strict=True,
-)
 def test_a_set_argument_is_recognised_as_unchanged_in_a_new_process(tmp_path: Path) -> None:
     # the two processes iterate the same set in different orders
     assert run_with_hash_seed(1, "-c", TAGS_IN_ORDER) != run_with_hash_seed(2, "-c", TAGS_IN_ORDER)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._checkpoint import RECORD_KEYS, Checkpointer, Record
@@ -23,16 +25,21 @@ _NO_ARGS = "no-args"
 def fingerprint(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     """A digest of the arguments that is stable across processes.
 
-    JSON (sorted keys) where the arguments allow it, pickle otherwise; arguments whose
-    pickle differs between processes only cost a re-run on resume, never a wrong result.
+    Canonical JSON (sorted keys, sets sorted) where the arguments allow it, pickle
+    otherwise; arguments whose pickle differs between processes only cost a re-run on
+    resume, never a wrong result.
     """
     if not args and not kwargs:
         return _NO_ARGS
     import hashlib
-    import json
 
+    global _encoder
+    if _encoder is None:
+        import json
+
+        _encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_canonical)
     try:
-        data = json.dumps([args, kwargs], sort_keys=True, separators=(",", ":")).encode()
+        data = _encoder.encode([args, kwargs]).encode()
     except (TypeError, ValueError):
         import pickle
 
@@ -41,6 +48,18 @@ def fingerprint(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         except Exception:  # neither JSON nor pickle: identity only, so resume re-runs it
             data = repr((args, kwargs)).encode()
     return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+_encoder: Any = None
+
+
+def _canonical(obj: object) -> object:
+    """JSON stand-ins for values whose plain encoding is missing or order-dependent."""
+    if isinstance(obj, (set, frozenset)):
+        return {"<set>": sorted(_encoder.encode(item) for item in obj)}
+    if isinstance(obj, (bytes, bytearray)):
+        return {"<bytes>": obj.hex()}
+    raise TypeError(f"no canonical JSON form for {type(obj).__name__}")
 
 
 def _check_record(record: object, handle_id: str, where: Checkpointer) -> Record:
@@ -53,7 +72,11 @@ def _check_record(record: object, handle_id: str, where: Checkpointer) -> Record
 
 
 class Journal:
-    """Collects finished handles and hands them to the checkpointer in batches."""
+    """Collects finished handles and hands them to the checkpointer in batches.
+
+    With ``interval == 0`` every batch is written before any further task starts (the
+    runner asks `holding`), so a crash re-runs at most the tasks that were in flight.
+    """
 
     def __init__(
         self,
@@ -66,9 +89,11 @@ class Journal:
         self._resumed = resumed  # records not yet claimed by a submission
         self._dirty: dict[str, TaskHandle] = {}
         self._removed: set[str] = set()
-        self._fresh = resumed is None  # a new run clears what an older run left
+        self._fresh = resumed is None  # a new run replaces what an older run left
         self._last_save = float("-inf")
         self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._after_flush: Callable[[], None] | None = None
+        self.run_completed = False  # set by the runner once a run has ended normally
 
     @classmethod
     def resume(cls, checkpointer: Checkpointer, interval: float) -> Journal:
@@ -81,15 +106,21 @@ class Journal:
         records = {hid: _check_record(rec, hid, checkpointer) for hid, rec in stored.items()}
         return cls(checkpointer, interval, records)
 
+    @property
+    def holding(self) -> bool:
+        """True while finished records wait for a write that must precede new starts."""
+        return self._timer is not None and self.interval == 0
+
     # -- submit ------------------------------------------------------------------------
     def on_submit(self, handle: TaskHandle) -> Record | None:
         """Validate the arguments; return the stored record if the handle can be primed."""
         args, kwargs = handle._args, handle._kwargs
-        validate = self.checkpointer.validate
-        for i, arg in enumerate(args):
-            validate(arg, f"task {handle.id!r}: argument {i}")
-        for name, arg in kwargs.items():
-            validate(arg, f"task {handle.id!r}: keyword argument {name!r}")
+        if args or kwargs:
+            validate = self.checkpointer.validate
+            for i, arg in enumerate(args):
+                validate(arg, f"task {handle.id!r}: argument {i}")
+            for name, arg in kwargs.items():
+                validate(arg, f"task {handle.id!r}: keyword argument {name!r}")
         handle._fingerprint = digest = fingerprint(args, kwargs)
         if not self._resumed:
             return None
@@ -112,20 +143,38 @@ class Journal:
         self.checkpointer.validate(value, f"task {handle.id!r}: return value")
 
     # -- finish ------------------------------------------------------------------------
-    def on_finish(self, handle: TaskHandle, loop: asyncio.AbstractEventLoop | None) -> None:
+    def on_finish(
+        self,
+        handle: TaskHandle,
+        loop: asyncio.AbstractEventLoop | None,
+        after_flush: Callable[[], None],
+    ) -> None:
         self._dirty[handle.id] = handle
-        self._removed.discard(handle.id)
+        if self._removed:
+            self._removed.discard(handle.id)
         if loop is None:
             self.flush()
         elif self._timer is None:
+            self._after_flush = after_flush
             wait = self._last_save + self.interval - time.monotonic()
             if wait <= 0:  # batch whatever else finishes in this loop iteration
-                self._timer = loop.call_soon(self.flush)
+                self._timer = loop.call_soon(self._flush_in_run)
             else:
-                self._timer = loop.call_later(wait, self.flush)
+                self._timer = loop.call_later(wait, self._flush_in_run)
+
+    def _flush_in_run(self) -> None:
+        self._timer = None
+        try:
+            self.flush()
+        except Exception as exc:  # records stay pending: retried, and the final flush raises
+            logging.getLogger("pyworkflowy").warning(
+                "checkpoint write failed, will retry: %s", exc, exc_info=exc
+            )
+        if self._after_flush is not None:
+            self._after_flush()
 
     def flush(self) -> None:
-        """Write every pending record now."""
+        """Write every pending record now; on failure they stay pending and it raises."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -135,18 +184,24 @@ class Journal:
             self.checkpointer.clear()
             self._fresh = False
         records = {hid: _record(h) for hid, h in self._dirty.items()}
-        removed = list(self._removed)
+        self.checkpointer.save(records, list(self._removed))
         self._dirty, self._removed = {}, set()
-        self.checkpointer.save(records, removed)
         self._last_save = time.monotonic()
 
     def close(self) -> None:
-        """Final flush; records of the resumed run that nothing claimed are dropped."""
-        if self._resumed:
-            self._removed.update(self._resumed)
-            self._resumed = {}
-        self.flush()
-        self.checkpointer.close()
+        """Final flush, then close the checkpointer.
+
+        Once a resumed run has ended normally, records that no submission claimed are
+        dropped (they belong to tasks the program no longer runs); an interrupted one
+        keeps them for the next resume.
+        """
+        try:
+            if self._resumed and self.run_completed:
+                self._removed.update(self._resumed)
+                self._resumed = {}
+            self.flush()
+        finally:
+            self.checkpointer.close()
 
 
 def _record(handle: TaskHandle) -> Record:

@@ -304,8 +304,7 @@ class TaskRunner:
                 self._abort()  # a failure was decided while idle (e.g. a dependency failed)
             if self._unfinished or serving:
                 self._idle = loop.create_future()
-                for lane in self._lanes.values():
-                    self._pump(lane)
+                self._pump_all()
                 if ready is not None:
                     ready.set()
                 await self._idle
@@ -317,6 +316,8 @@ class TaskRunner:
             self._serving = False
             if self._journal is not None:
                 self._journal.flush()
+        if self._journal is not None:
+            self._journal.run_completed = True
 
     @classmethod
     def resume(
@@ -345,14 +346,18 @@ class TaskRunner:
 
     def shutdown(self, wait: bool = True) -> None:
         """Tear down the worker pools and flush the checkpoint; later submits raise."""
-        if self._server is not None:
-            self.stop()
-        if not self._closed and self._journal is not None:
-            self._journal.close()
+        if self._closed:
+            return
         self._closed = True
-        for lane in self._lanes.values():
-            lane.backend.shutdown(wait)
-        self._threads.shutdown(wait)
+        try:
+            if self._server is not None:
+                self.stop()
+            if self._journal is not None:
+                self._journal.close()
+        finally:
+            for lane in self._lanes.values():
+                lane.backend.shutdown(wait)
+            self._threads.shutdown(wait)
 
     def __enter__(self) -> TaskRunner:
         self._tokens.append(_current_runner.set(self))
@@ -503,12 +508,23 @@ class TaskRunner:
     def _make_ready(self, handle: TaskHandle) -> None:
         handle._status = READY
         lane = handle._lane
-        if self._loop is not None and lane.running < self.max_workers and not lane.ready:
+        if (
+            self._loop is not None
+            and lane.running < self.max_workers
+            and not lane.ready
+            and (self._journal is None or not self._journal.holding)
+        ):
             self._start(handle)
         else:
             lane.ready.append(handle)
 
+    def _pump_all(self) -> None:
+        for lane in self._lanes.values():
+            self._pump(lane)
+
     def _pump(self, lane: _Lane) -> None:
+        if self._journal is not None and self._journal.holding:
+            return  # the pending checkpoint write goes first; it pumps when done
         ready, limit = lane.ready, self.max_workers
         while ready and lane.running < limit:
             handle = ready.popleft()
@@ -619,7 +635,7 @@ class TaskRunner:
             if h._waiters is not None:
                 h._wake()
             if self._journal is not None:
-                self._journal.on_finish(h, self._loop)
+                self._journal.on_finish(h, self._loop, self._pump_all)
             if status is FAILED:
                 self._on_failure(h)
             dependents, h._dependents = h._dependents, None
