@@ -11,8 +11,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 
-async def run_floor(deps: Sequence[Sequence[int]], fn: Callable[[], Awaitable[Any]]) -> list[Any]:
-    """Run ``len(deps)`` nodes; node i waits for the nodes listed in ``deps[i]``."""
+async def run_floor(
+    deps: Sequence[Sequence[int]], fn: Callable[[int], Awaitable[Any]]
+) -> list[Any]:
+    """Run ``fn(i)`` for ``len(deps)`` nodes; node i waits for the nodes in ``deps[i]``."""
     loop = asyncio.get_running_loop()
     n = len(deps)
     indegree = [len(d) for d in deps]
@@ -27,7 +29,7 @@ async def run_floor(deps: Sequence[Sequence[int]], fn: Callable[[], Awaitable[An
 
     async def node(i: int) -> None:
         nonlocal remaining
-        results[i] = await fn()
+        results[i] = await fn(i)
         remaining -= 1
         for j in dependents[i]:
             indegree[j] -= 1

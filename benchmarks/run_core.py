@@ -43,15 +43,15 @@ WORKERS = 8  # TaskRunner's default, spelled out so both sides visibly agree
 
 # -- workloads: each builds its graph, runs it and tears down; callers time the whole call --
 @task
-async def noop() -> None:
-    """The async no-op every runner task executes."""
+async def noop(i: int) -> None:
+    """The async no-op every runner task executes (``i`` is the node's index)."""
 
 
-async def floor_noop() -> None:
+async def floor_noop(i: int) -> None:
     """The floor's equivalent of `noop`."""
 
 
-def sync_noop() -> None:
+def sync_noop(i: int) -> None:
     """The sync no-op for the thread-backend case."""
 
 
@@ -60,9 +60,18 @@ def floor_fan(n: int) -> None:
 
 
 def ours_fan(n: int) -> None:
+    """The fan as a user writes it: ``map`` for the many, one ``submit`` for the fan-in."""
     with TaskRunner(max_workers=WORKERS) as runner:
-        handles = [runner.submit(noop) for _ in range(n)]
-        runner.submit(noop, depends_on=handles)
+        handles = runner.map(noop, range(n))
+        runner.submit(noop, n, depends_on=handles)
+        runner.run()
+
+
+def ours_fan_submit_loop(n: int) -> None:
+    """The same fan submitted one call at a time (reported for comparison, no target)."""
+    with TaskRunner(max_workers=WORKERS) as runner:
+        handles = [runner.submit(noop, i) for i in range(n)]
+        runner.submit(noop, n, depends_on=handles)
         runner.run()
 
 
@@ -72,21 +81,20 @@ def floor_chain(n: int) -> None:
 
 def ours_chain(n: int) -> None:
     with TaskRunner(max_workers=WORKERS) as runner:
-        handle = runner.submit(noop)
-        for _ in range(n - 1):
-            handle = runner.submit(noop, depends_on=(handle,))
+        handle = runner.submit(noop, 0)
+        for i in range(1, n):
+            handle = runner.submit(noop, i, depends_on=(handle,))
         runner.run()
 
 
 def pool_fan(n: int) -> None:
     with ThreadPoolExecutor(WORKERS) as pool:
-        wait([pool.submit(sync_noop) for _ in range(n)])
+        wait([pool.submit(sync_noop, i) for i in range(n)])
 
 
 def ours_thread_fan(n: int) -> None:
     with TaskRunner(max_workers=WORKERS, backend="thread") as runner:
-        for _ in range(n):
-            runner.submit(sync_noop)
+        runner.map(sync_noop, range(n))
         runner.run()
 
 
@@ -164,7 +172,7 @@ class GCClock:
 
 def child(side: str, n: int) -> None:
     """Run one fan of ``n`` tasks in this (fresh) process; print its time and memory as JSON."""
-    fn = ours_fan if side == "ours" else floor_fan
+    fn = {"ours": ours_fan, "loop": ours_fan_submit_loop, "floor": floor_fan}[side]
     base = peak_rss_bytes()
     with GCClock() as clock:
         seconds = timed(fn, n)
@@ -319,6 +327,18 @@ class Suite:
                 f"{peak / floor_peak:.2f}x",
                 "completes",
                 True,  # a crash in a child is reported above
+            )
+        )
+        loop_small, loop_large = run_child("loop", small_n), run_child("loop", large_n)
+        loop_ratio = loop_large["seconds"] / loop_small["seconds"]
+        self.rows.append(
+            Row(
+                f"Fan scaling with one submit() call per task, {large_n:,} / {small_n:,}",
+                f"floor {floor_ratio:.1f}",
+                f"{loop_small['seconds']:.2f} s → {loop_large['seconds']:.2f} s",
+                f"{loop_ratio:.1f}",
+                "reported",
+                None,
             )
         )
         small_s = ", ".join(f"{r['seconds']:.2f} (GC {r['gc']:.2f})" for r in small)

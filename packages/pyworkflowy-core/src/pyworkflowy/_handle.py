@@ -20,7 +20,34 @@ _COMPLETED = TaskStatus.COMPLETED
 _TERMINAL = frozenset(
     {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.SKIPPED}
 )
-_flag_lock = threading.Lock()
+_flag_lock = threading.Lock()  # guards _Extra creation, waiters and the cancel flag
+
+
+class _Extra:
+    """The rarely needed state of a handle, allocated on first use.
+
+    Kept apart so that the million-handle case stays small: every slot of `TaskHandle`
+    is memory, and work for the garbage collector on each full collection.
+    """
+
+    __slots__ = (
+        "blocker",
+        "cancel_event",
+        "cancel_requested",
+        "fingerprint",
+        "payload",
+        "timer",
+        "waiters",
+    )
+
+    def __init__(self) -> None:
+        self.blocker: TaskHandle | None = None  # the first dependency that did not complete
+        self.cancel_event: threading.Event | None = None
+        self.cancel_requested = False
+        self.fingerprint: str | None = None  # of the arguments, when checkpointing
+        self.payload: Any = None  # what the backend's prepare() returned
+        self.timer: Any = None  # timeout or backoff timer
+        self.waiters: list[Any] | None = None  # threads and futures waiting for the outcome
 
 
 class TaskHandle:
@@ -31,35 +58,26 @@ class TaskHandle:
     """
 
     __slots__ = (
-        "__weakref__",
         "_args",
         "_attempts",
-        "_blocker",
-        "_cancel_event",
-        "_cancel_requested",
         "_dependents",
         "_error",
         "_exec",
-        "_fingerprint",
         "_finished_at",
         "_kwargs",
         "_lane",
-        "_payload",
         "_pending",
-        "_runner",
         "_started_at",
         "_status",
         "_task",
-        "_timer",
         "_value",
-        "_waiters",
+        "_x",
         "deps",
         "id",
     )
 
     def __init__(
         self,
-        runner: TaskRunner,
         task: Task,
         handle_id: str,
         args: tuple[Any, ...],
@@ -67,7 +85,6 @@ class TaskHandle:
         lane: _Lane,
         deps: tuple[TaskHandle, ...],
     ) -> None:
-        self._runner = runner
         self._task = task
         self.id = handle_id
         self._args = args
@@ -78,18 +95,57 @@ class TaskHandle:
         self._attempts = 0
         self._pending = 0
         self._dependents: TaskHandle | list[TaskHandle] | None = None
-        self._blocker: TaskHandle | None = None
         self._value: Any = None
         self._error: BaseException | None = None
         self._started_at: float | None = None
         self._finished_at: float | None = None
         self._exec: Any = None
-        self._payload: Any = None
-        self._fingerprint: str | None = None
-        self._timer: Any = None
-        self._waiters: list[Any] | None = None
-        self._cancel_requested = False
-        self._cancel_event: threading.Event | None = None
+        self._x: _Extra | None = None
+
+    def _extra(self) -> _Extra:
+        x = self._x
+        if x is None:
+            with _flag_lock:  # cancel() may come from another thread at the same moment
+                x = self._x
+                if x is None:
+                    x = self._x = _Extra()
+        return x
+
+    @property
+    def _runner(self) -> TaskRunner:
+        return self._lane.runner
+
+    @property
+    def _payload(self) -> Any:
+        x = self._x
+        return None if x is None else x.payload
+
+    @_payload.setter
+    def _payload(self, value: Any) -> None:
+        self._extra().payload = value
+
+    @property
+    def _fingerprint(self) -> str | None:
+        x = self._x
+        return None if x is None else x.fingerprint
+
+    @_fingerprint.setter
+    def _fingerprint(self, value: str) -> None:
+        self._extra().fingerprint = value
+
+    @property
+    def _blocker(self) -> TaskHandle | None:
+        x = self._x
+        return None if x is None else x.blocker
+
+    @_blocker.setter
+    def _blocker(self, value: TaskHandle) -> None:
+        self._extra().blocker = value
+
+    @property
+    def _cancel_requested(self) -> bool:
+        x = self._x
+        return x is not None and x.cancel_requested
 
     # -- read side ---------------------------------------------------------------------
     @property
@@ -181,17 +237,19 @@ class TaskHandle:
             )
 
     def _add_waiter(self, waiter: Any) -> None:
+        x = self._extra()
         with _flag_lock:
-            if self._waiters is None:
-                self._waiters = []
-            self._waiters.append(waiter)
+            if x.waiters is None:
+                x.waiters = []
+            x.waiters.append(waiter)
         if self._status in _TERMINAL:  # finished while we registered: wake ourselves
             self._wake()
 
     def _wake(self) -> None:
         """Wake every waiter; called once the status is terminal (from any thread)."""
+        x = self._extra()
         with _flag_lock:
-            waiters, self._waiters = self._waiters, None
+            waiters, x.waiters = x.waiters, None
         for waiter in waiters or ():
             if isinstance(waiter, threading.Event):
                 waiter.set()
@@ -214,19 +272,21 @@ class TaskHandle:
         return True
 
     def _set_cancel_flag(self) -> None:
+        x = self._extra()
         with _flag_lock:
-            self._cancel_requested = True
-            event = self._cancel_event
+            x.cancel_requested = True
+            event = x.cancel_event
         if event is not None:
             event.set()
 
     def _cancel_flag(self) -> threading.Event:
         """The handle's cancel event, created on first use (most tasks never look)."""
+        x = self._extra()
         with _flag_lock:
-            event = self._cancel_event
+            event = x.cancel_event
             if event is None:
-                event = self._cancel_event = threading.Event()
-                if self._cancel_requested:
+                event = x.cancel_event = threading.Event()
+                if x.cancel_requested:
                     event.set()
         return event
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 import warnings
 from collections.abc import Callable
@@ -167,6 +166,8 @@ class Journal:
         try:
             self.flush()
         except Exception as exc:  # records stay pending: retried, and the final flush raises
+            import logging
+
             logging.getLogger("pyworkflowy").warning(
                 "checkpoint write failed, will retry: %s", exc, exc_info=exc
             )

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._backends import ExecutionBackend, ThreadBackend, check_backend_name, create_backend
 from ._checkpoint import Checkpointer
@@ -52,16 +52,18 @@ COMPLETED, FAILED, CANCELLED, SKIPPED = (
 )
 _TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED, SKIPPED})
 _now = time.time
+_T = TypeVar("_T")
 _NO_KWARGS: dict[str, Any] = {}  # shared by every handle submitted without keywords; never mutated
 
 
 class _Lane:
     """One backend's queue of ready handles and its count of running attempts."""
 
-    __slots__ = ("backend", "ready", "running")
+    __slots__ = ("backend", "ready", "runner", "running")
 
-    def __init__(self, backend: ExecutionBackend) -> None:
+    def __init__(self, backend: ExecutionBackend, runner: TaskRunner) -> None:
         self.backend = backend
+        self.runner = runner
         self.ready: deque[TaskHandle] = deque()
         self.running = 0
 
@@ -175,6 +177,44 @@ class TaskRunner:
         if self._loop is not None and threading.get_ident() != self._loop_thread:
             return self._call_on_loop(self._add, task, args, kwargs, deps, key)
         return self._add(task, args, kwargs, deps, key)
+
+    def map(
+        self,
+        fn_or_task: Task | Callable[..., Any],
+        /,
+        *iterables: Iterable[Any],
+        depends_on: Iterable[TaskHandle] = (),
+    ) -> list[TaskHandle]:
+        """Submit one task per item, like the builtin ``map``; returns the handles in order.
+
+        ``runner.map(f, xs, ys)`` submits ``f(x, y)`` for each pair; every handle waits for
+        ``depends_on``. The faster way to submit many tasks: the cyclic garbage collector is
+        paused while the batch is built (a million handles would otherwise be rescanned by
+        every full collection). If an item is refused, the handles before it stay submitted.
+        """
+        if not iterables:
+            raise TypeError("map() needs at least one iterable of arguments")
+        if self._closed:
+            raise RuntimeError("this TaskRunner was shut down; create a new one to submit")
+        task = fn_or_task if isinstance(fn_or_task, Task) else self._plain_task(fn_or_task)
+        deps = tuple(depends_on)
+        if self._loop is not None and threading.get_ident() != self._loop_thread:
+            return self._call_on_loop(self._add_many, task, zip(*iterables, strict=False), deps)
+        return self._add_many(task, zip(*iterables, strict=False), deps)
+
+    def _add_many(
+        self, task: Task, arg_tuples: Iterable[tuple[Any, ...]], deps: tuple[TaskHandle, ...]
+    ) -> list[TaskHandle]:
+        import gc
+
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            add = self._add
+            return [add(task, args, _NO_KWARGS, deps, None) for args in arg_tuples]
+        finally:
+            if collecting:
+                gc.enable()
 
     def add_dependency(self, handle: TaskHandle, *depends_on: TaskHandle) -> None:
         """Make a not-yet-started ``handle`` also wait for ``depends_on``.
@@ -386,7 +426,7 @@ class TaskRunner:
     def _lane(self, name: str) -> _Lane:
         lane = self._lanes.get(name)
         if lane is None:
-            lane = self._lanes[name] = _Lane(create_backend(name, self, self._threads))
+            lane = self._lanes[name] = _Lane(create_backend(name, self, self._threads), self)
             if self._loop is not None:
                 lane.backend.bind(self._loop)
         return lane
@@ -394,7 +434,7 @@ class TaskRunner:
     def _check_own(self, handle: object, what: str) -> None:
         if not isinstance(handle, TaskHandle):
             raise TypeError(f"{what} takes TaskHandles, got {handle!r}")
-        if handle._runner is not self:
+        if handle._lane.runner is not self:
             raise ValueError(f"{what}: handle {handle.id!r} belongs to another TaskRunner")
 
     def _add(
@@ -425,7 +465,7 @@ class TaskRunner:
         lane = self._lanes.get(backend) or self._lane(backend)
         for dep in deps:
             self._check_own(dep, "depends_on")
-        handle = TaskHandle(self, task, handle_id, args, kwargs or _NO_KWARGS, lane, deps)
+        handle = TaskHandle(task, handle_id, args, kwargs or _NO_KWARGS, lane, deps)
         # Both hooks may refuse the submission: nothing is registered before they pass.
         record = None if self._journal is None else self._journal.on_submit(handle)
         if lane.backend.prepares and record is None:
@@ -462,13 +502,13 @@ class TaskRunner:
             dep._dependents = [dependents, handle]
         handle._pending += 1
 
-    def _call_on_loop(self, fn: Callable[..., TaskHandle], *args: Any) -> TaskHandle:
+    def _call_on_loop(self, fn: Callable[..., _T], *args: Any) -> _T:
         """Run ``fn`` on the loop thread (submissions from other threads while running)."""
         from concurrent.futures import Future
 
         loop = self._loop
         assert loop is not None
-        future: Future[TaskHandle] = Future()
+        future: Future[_T] = Future()
 
         def call() -> None:
             try:
@@ -492,7 +532,8 @@ class TaskRunner:
         self, handle: TaskHandle
     ) -> tuple[TaskStatus, None, DependencyFailedError] | None:
         """The terminal outcome ``on_dep_failure`` gives a handle whose dependency failed."""
-        blocker = handle._blocker
+        x = handle._x
+        blocker = None if x is None else x.blocker
         if blocker is None or handle._task.on_dep_failure == "run-anyway":
             return None
         ended = blocker._status.value
@@ -542,7 +583,7 @@ class TaskRunner:
         if timeout is not None:
             loop = self._loop
             assert loop is not None
-            handle._timer = loop.call_later(timeout, self._on_timeout, handle, attempt)
+            handle._extra().timer = loop.call_later(timeout, self._on_timeout, handle, attempt)
         lane.backend.start(handle, attempt)
 
     def _settle(self, handle: TaskHandle, attempt: int, ok: bool, value: Any) -> None:
@@ -552,9 +593,10 @@ class TaskRunner:
         lane = handle._lane
         lane.running -= 1
         handle._exec = None
-        if handle._timer is not None:
-            handle._timer.cancel()
-            handle._timer = None
+        x = handle._x
+        if x is not None and x.timer is not None:
+            x.timer.cancel()
+            x.timer = None
         if ok and self._journal is not None:
             try:
                 self._journal.check_value(handle, value)
@@ -584,7 +626,7 @@ class TaskRunner:
             loop = self._loop
             assert loop is not None
             if delay > 0:
-                handle._timer = loop.call_later(delay, self._retry, handle)
+                handle._extra().timer = loop.call_later(delay, self._retry, handle)
             else:
                 self._retry(handle)
             return
@@ -600,7 +642,7 @@ class TaskRunner:
         self._finish(handle, FAILED, None, error)
 
     def _retry(self, handle: TaskHandle) -> None:
-        handle._timer = None
+        handle._extra().timer = None
         if handle._status is RETRYING:
             handle._status = READY
             lane = handle._lane
@@ -610,7 +652,7 @@ class TaskRunner:
     def _on_timeout(self, handle: TaskHandle, attempt: int) -> None:
         if handle._attempts != attempt or handle._status is not RUNNING:
             return
-        handle._timer = None
+        handle._extra().timer = None
         handle._set_cancel_flag()  # lets a thread body that polls the flag stop too
         handle._lane.backend.stop(handle)
         timeout = handle._task.timeout
@@ -632,7 +674,8 @@ class TaskRunner:
             h._finished_at = _now()
             h._exec = None
             self._unfinished -= 1
-            if h._waiters is not None:
+            x = h._x
+            if x is not None and x.waiters is not None:
                 h._wake()
             if self._journal is not None:
                 self._journal.on_finish(h, self._loop, self._pump_all)
@@ -685,9 +728,10 @@ class TaskRunner:
     def _cancel(self, handle: TaskHandle) -> None:
         status = handle._status
         if status in (PENDING, READY, RETRYING):
-            if handle._timer is not None:
-                handle._timer.cancel()
-                handle._timer = None
+            x = handle._x
+            if x is not None and x.timer is not None:
+                x.timer.cancel()
+                x.timer = None
             error = TaskCancelledError(f"task {handle.id!r} was cancelled before it ran")
             self._finish(handle, CANCELLED, None, error)
         elif status is RUNNING:
@@ -705,9 +749,10 @@ class TaskRunner:
             if h._status is RUNNING:
                 h._lane.running -= 1
                 h._lane.backend.stop(h)
-            if h._timer is not None:
-                h._timer.cancel()
-                h._timer = None
+            x = h._x
+            if x is not None and x.timer is not None:
+                x.timer.cancel()
+                x.timer = None
             h._dependents = None  # everything downstream is cancelled here too
             self._finish(
                 h,

@@ -191,6 +191,18 @@ class Task:
         **kwargs: Any,
     ) -> TaskHandle:
         """Enqueue on ``runner`` or on the runner of the enclosing ``with TaskRunner()``."""
+        return self._runner(runner).submit(self, *args, depends_on=depends_on, key=key, **kwargs)
+
+    def map(
+        self,
+        *iterables: Iterable[Any],
+        runner: TaskRunner | None = None,
+        depends_on: Iterable[TaskHandle] = (),
+    ) -> list[TaskHandle]:
+        """Submit one run per item of ``iterables`` (see `TaskRunner.map`)."""
+        return self._runner(runner).map(self, *iterables, depends_on=depends_on)
+
+    def _runner(self, runner: TaskRunner | None) -> TaskRunner:
         if runner is None:
             runner = get_current_runner()
             if runner is None:
@@ -199,7 +211,7 @@ class Task:
                     "'with TaskRunner() as runner:', pass runner=..., "
                     "or call runner.submit(task, ...)"
                 )
-        return runner.submit(self, *args, depends_on=depends_on, key=key, **kwargs)
+        return runner
 
     def __repr__(self) -> str:
         backend = self.backend or "runner default"
