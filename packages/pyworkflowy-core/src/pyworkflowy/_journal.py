@@ -120,7 +120,10 @@ class Journal:
                 validate(arg, f"task {handle.id!r}: argument {i}")
             for name, arg in kwargs.items():
                 validate(arg, f"task {handle.id!r}: keyword argument {name!r}")
-        handle._fingerprint = digest = fingerprint(args, kwargs)
+            # Taken now: the body may mutate its arguments before the record is written.
+            handle._fingerprint = digest = fingerprint(args, kwargs)
+        else:
+            digest = _NO_ARGS  # the common case stays allocation-free
         if not self._resumed:
             return None
         record = self._resumed.pop(handle.id, None)
@@ -205,16 +208,20 @@ class Journal:
             self.checkpointer.close()
 
 
+_STATUS_TEXT = {status: status.value for status in TaskStatus}  # enum .value is slow
+
+
 def _record(handle: TaskHandle) -> Record:
     status = handle._status
     error = handle._error
+    x = handle._x
     return {
         "name": handle._task.name,
-        "status": status.value,
+        "status": _STATUS_TEXT[status],
         "value": handle._value if status is TaskStatus.COMPLETED else None,
         "error": None if error is None else f"{type(error).__name__}: {error}",
         "attempts": handle._attempts,
         "started_at": handle._started_at,
         "finished_at": handle._finished_at,
-        "fingerprint": handle._fingerprint,
+        "fingerprint": (x.fingerprint if x is not None else None) or _NO_ARGS,
     }

@@ -597,7 +597,7 @@ class TaskRunner:
         if x is not None and x.timer is not None:
             x.timer.cancel()
             x.timer = None
-        if ok and self._journal is not None:
+        if ok and value is not None and self._journal is not None:  # None stores anywhere
             try:
                 self._journal.check_value(handle, value)
             except CheckpointError as exc:  # the result cannot be stored: the task fails
