@@ -194,3 +194,35 @@ def test_submitting_a_process_task_without_pyworkflowy_process_raises_install_hi
         pytest.raises(ImportError, match=re.escape(PROCESS_HINT)),
     ):
         runner.submit(heavy)
+
+
+@pytest.mark.parametrize(
+    ("module", "source_dir", "extra"),
+    [
+        ("pyworkflowy.schedule", "pyworkflowy-cron", "pyworkflowy-core[cron]"),
+        ("pyworkflowy.persist", "pyworkflowy-persist", "pyworkflowy-core[persist]"),
+        ("pyworkflowy.process", "pyworkflowy-process", "pyworkflowy-core[process]"),
+    ],
+)
+def test_importing_a_missing_part_names_the_install_command(
+    module: str, source_dir: str, extra: str
+) -> None:
+    """A plain ``import pyworkflowy.schedule`` without its distribution says what to install."""
+    code = textwrap.dedent(
+        f"""
+        import sys
+        sys.path[:] = [p for p in sys.path if {source_dir!r} not in p]
+        try:
+            import {module}
+        except ModuleNotFoundError as exc:
+            print(exc.name, "|", exc)
+        else:
+            print("imported")
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    name, _, message = out.partition(" | ")
+    assert name == module
+    assert f"pip install '{extra}'" in message

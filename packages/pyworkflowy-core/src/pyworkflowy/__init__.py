@@ -16,6 +16,7 @@ from ._errors import (
     TaskTimeoutError,
 )
 from ._handle import TaskHandle
+from ._optional import install_hint_finder, missing
 from ._runner import TaskRunner
 from ._task import Task, TaskBase, task
 from ._types import (
@@ -57,23 +58,22 @@ __all__ = [
 
 # Names that live in optional distributions, re-exported lazily when those are installed.
 _OPTIONAL = {
-    "JSONCheckpointer": ("pyworkflowy.persist", "pyworkflowy-core[persist]"),
-    "PickleCheckpointer": ("pyworkflowy.persist", "pyworkflowy-core[persist]"),
-    "SQLiteCheckpointer": ("pyworkflowy.persist", "pyworkflowy-core[persist]"),
-    "Scheduler": ("pyworkflowy.schedule", "pyworkflowy-core[cron]"),
+    "JSONCheckpointer": "pyworkflowy.persist",
+    "PickleCheckpointer": "pyworkflowy.persist",
+    "SQLiteCheckpointer": "pyworkflowy.persist",
+    "Scheduler": "pyworkflowy.schedule",
 }
+install_hint_finder()
 
 
 def __getattr__(name: str) -> Any:
     if name in _OPTIONAL:
-        module_name, extra = _OPTIONAL[name]
         import importlib
 
+        module_name = _OPTIONAL[name]
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
-            raise ImportError(
-                f"{name} lives in {module_name}, which is not installed: pip install '{extra}'"
-            ) from exc
+            raise ImportError(f"{name}: {missing(module_name)}") from exc
         return getattr(module, name)
     raise AttributeError(f"module 'pyworkflowy' has no attribute {name!r}")
