@@ -17,6 +17,7 @@ import json
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,7 @@ class SQLiteCheckpointer(Checkpointer):
         self.path = Path(path)
         self.synchronous = synchronous
         self._conn: sqlite3.Connection | None = None
+        self._closer: weakref.finalize[..., None] | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -146,6 +148,9 @@ class SQLiteCheckpointer(Checkpointer):
         """Close the connection; the next use opens it again."""
         with self._lock:
             conn, self._conn = self._conn, None
+            if self._closer is not None:
+                self._closer.detach()
+                self._closer = None
             if conn is not None:
                 conn.close()
 
@@ -200,6 +205,8 @@ class SQLiteCheckpointer(Checkpointer):
             conn.close()
             raise
         self._conn = conn
+        # A checkpointer dropped without close() still closes its connection when collected.
+        self._closer = weakref.finalize(self, conn.close)
         return conn
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
