@@ -278,35 +278,14 @@ def test_thread_task_that_returns_after_cancel_completes_with_its_value() -> Non
     assert handle.result() == "stopped early"
 
 
-def test_thread_task_that_raises_task_cancelled_error_ends_cancelled() -> None:
-    started = threading.Event()
-
-    @task(backend="thread")
-    def long_loop() -> None:
-        ctx = current_task()
-        assert ctx is not None
-        started.set()
-        if ctx.cancel_event.wait(EVENT_WAIT):
-            raise TaskCancelledError("stopping as asked")
-
-    with TaskRunner() as runner:
-        handle = runner.submit(long_loop)
-
-        async def cancel_when_started() -> None:
-            assert await wait_in_thread(started)
-            handle.cancel()
-
-        run_with(runner, cancel_when_started)
-
-    assert handle.status is TaskStatus.CANCELLED
-    assert isinstance(handle.exception(), TaskCancelledError)
-
-
-def test_thread_task_raising_task_cancelled_error_is_not_retried() -> None:
+@pytest.mark.parametrize("retries", [0, 3])
+def test_thread_task_that_raises_task_cancelled_error_ends_cancelled_and_is_not_retried(
+    retries: int,
+) -> None:
     calls: list[int] = []
     started = threading.Event()
 
-    @task(backend="thread", retries=3)
+    @task(backend="thread", retries=retries)
     def long_loop() -> None:
         calls.append(1)
         ctx = current_task()
@@ -327,6 +306,7 @@ def test_thread_task_raising_task_cancelled_error_is_not_retried() -> None:
     assert calls == [1]
     assert handle.attempts == 1
     assert handle.status is TaskStatus.CANCELLED
+    assert isinstance(handle.exception(), TaskCancelledError)
 
 
 def test_thread_task_that_fails_after_cancel_is_not_retried() -> None:
