@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pyworkflowy import CheckpointError, DependencyFailedError, TaskRunner, TaskStatus, task
+from pyworkflowy import (
+    CheckpointError,
+    DependencyFailedError,
+    TaskHandle,
+    TaskRunner,
+    TaskStatus,
+    task,
+)
 from pyworkflowy.persist import JSONCheckpointer, checkpointer_for_path
 
 ran: list[str] = []  # what the tasks below executed, in order
@@ -428,3 +435,29 @@ def test_resume_of_an_unreadable_checkpoint_raises_checkpoint_error(path: Path) 
     path.write_bytes(b"\x00garbage\xff" * 10)
     with pytest.raises(CheckpointError, match=re.escape(str(path))):
         TaskRunner.resume(path)
+
+
+@task(name="first")
+def first() -> int:
+    ran.append("first")
+    return 1
+
+
+@task(name="plus")
+def plus(upstream: TaskHandle, others: list[TaskHandle]) -> int:
+    ran.append("plus")
+    return upstream.result() + sum(h.result() for h in others)
+
+
+def test_handles_passed_as_arguments_are_checkpointed_by_id_and_resumed(path: Path) -> None:
+    with TaskRunner(checkpoint_path=path) as runner:
+        up = first.submit()
+        down = plus.submit(up, [up], depends_on=[up])
+        runner.run()
+    assert down.result() == 2
+    with TaskRunner.resume(path) as runner:
+        up = first.submit()
+        down = plus.submit(up, [up], depends_on=[up])
+        runner.run()
+    assert down.result() == 2
+    assert ran == ["first", "plus"]  # nothing ran again

@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from ._checkpoint import RECORD_KEYS, Checkpointer, Record
 from ._errors import CheckpointError
+from ._handle import TaskHandle
 from ._types import TaskStatus
 
 if TYPE_CHECKING:
     import asyncio
-
-    from ._handle import TaskHandle
 
 __all__ = ["Journal", "fingerprint"]
 
@@ -59,6 +58,23 @@ def _canonical(obj: object) -> object:
     if isinstance(obj, (bytes, bytearray)):
         return {"<bytes>": obj.hex()}
     raise TypeError(f"no canonical JSON form for {type(obj).__name__}")
+
+
+def _by_id(value: Any) -> Any:
+    """``value`` with every `TaskHandle` in it (nested in lists, tuples, dicts) as its id."""
+    if isinstance(value, TaskHandle):
+        return {"<task handle>": value.id}
+    if isinstance(value, (list, tuple)):
+        items = [_by_id(item) for item in value]
+        if any(new is not old for new, old in zip(items, value, strict=True)):
+            return type(value)(items) if type(value) in (list, tuple) else items
+        return value
+    if isinstance(value, dict):
+        entries = {key: _by_id(item) for key, item in value.items()}
+        if any(entries[key] is not item for key, item in value.items()):
+            return entries
+        return value
+    return value
 
 
 def _check_record(record: object, handle_id: str, where: Checkpointer) -> Record:
@@ -115,6 +131,9 @@ class Journal:
         """Validate the arguments; return the stored record if the handle can be primed."""
         args, kwargs = handle._args, handle._kwargs
         if args or kwargs:
+            # Upstream handles are passed by id: they are references, not data to store.
+            args = tuple(_by_id(arg) for arg in args)
+            kwargs = {name: _by_id(arg) for name, arg in kwargs.items()}
             validate = self.checkpointer.validate
             for i, arg in enumerate(args):
                 validate(arg, f"task {handle.id!r}: argument {i}")

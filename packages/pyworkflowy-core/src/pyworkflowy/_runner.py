@@ -80,7 +80,7 @@ class TaskRunner:
         max_workers: int = 8,
         backend: str = "asyncio",
         on_task_error: str = "raise",
-        checkpoint_path: str | None = None,
+        checkpoint_path: str | os.PathLike[str] | None = None,
         checkpoint_interval: float = 5.0,
         checkpointer: Checkpointer | None = None,
     ) -> None:

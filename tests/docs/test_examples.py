@@ -1,0 +1,70 @@
+"""Every script in examples/ runs as a user would run it and prints what it promises."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+
+
+def run_example(name: str, *args: str) -> str:
+    """Run ``examples/<name>`` with this interpreter from the repository root; its stdout."""
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, f"{name} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def test_every_example_is_covered_here() -> None:
+    tested = {"etl.py", "fanout_process.py", "crash_resume.py", "scheduled_job.py"}
+    assert {path.name for path in EXAMPLES.glob("*.py")} == tested
+
+
+def test_etl_loads_the_clean_rows_and_totals_them_per_day() -> None:
+    out = run_example("etl.py")
+    assert "loaded 6 rows; 'east' needed 3 attempts" in out
+    totals = dict(re.findall(r"(2026-11-\d\d):\s+([\d.]+)", out))
+    assert totals == {"2026-11-01": "15.50", "2026-11-02": "22.00", "2026-11-03": "2.50"}
+
+
+def test_fanout_process_finds_the_longest_collatz_chain_in_worker_processes() -> None:
+    out = run_example("fanout_process.py", "--limit", "10000", "--chunks", "6", "--workers", "2")
+    assert "longest Collatz chain below 10,000: 6,171 takes 261 steps" in out
+    assert re.search(r"fan-out: 6 tasks on [12] worker process(es)? \(max_workers=2\)", out)
+    assert "serially in this process" in out
+
+
+def test_crash_resume_reruns_only_what_did_not_complete_before_the_kill() -> None:
+    out = run_example("crash_resume.py")
+    assert re.search(r"child \d+ ran: fetch-1, fetch-2, fetch-3, fetch-4\n", out)
+    assert re.search(r"killed by SIGKILL in the middle of fetch-4 \(exit code -9\)", out)
+    assert "checkpoint after the crash: fetch-1, fetch-2, fetch-3 completed" in out
+    assert re.search(r"resumed in \d+, which ran: fetch-4, fetch-5, fetch-6, report\n", out)
+    assert "report: 210 orders over 6 days" in out
+
+
+def test_scheduled_job_prints_the_simulated_fires_and_three_real_ones() -> None:
+    out = run_example("scheduled_job.py")
+    simulated = re.findall(r"^  (\d\d:\d\d)  (\w+)\s+-> (.+)$", out, re.M)
+    assert simulated == [
+        ("00:20", "sync_inbox", "synced ops@example.com"),
+        ("00:40", "sync_inbox", "synced ops@example.com"),
+        ("01:00", "hourly_report", "report sent"),
+        ("01:00", "sync_inbox", "synced ops@example.com"),
+        ("01:20", "sync_inbox", "synced ops@example.com"),
+        ("01:30", "migrate", "migrated to v7"),
+        ("01:40", "sync_inbox", "synced ops@example.com"),
+        ("02:00", "hourly_report", "report sent"),
+        ("02:00", "sync_inbox", "synced ops@example.com"),
+    ]
+    assert re.findall(r"^  fire (\d) at \+\d+ ms$", out, re.M) == ["1", "2", "3"]
