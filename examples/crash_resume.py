@@ -53,19 +53,18 @@ def fetch(day: int) -> dict[str, int]:
     return {"day": day, "orders": 10 * day}
 
 
+@task(name="report")
+def report(days: list[TaskHandle]) -> str:
+    """Sums the days; the upstream handles are arguments (a checkpoint records them by id)."""
+    _record_run()
+    orders = sum(d.result()["orders"] for d in days)
+    return f"{orders} orders over {len(days)} days"
+
+
 def workflow() -> TaskHandle:
     """Submit the workflow to the current runner; the same code for the first run and resume."""
     days = [fetch.submit(day, key=f"fetch-{day}") for day in DAYS]
-
-    # A checkpointed run stores every argument, so arguments must be data: the upstream
-    # handles reach this task through the closure instead of as arguments.
-    @task(name="report")
-    def report() -> str:
-        _record_run()
-        orders = sum(d.result()["orders"] for d in days)
-        return f"{orders} orders over {len(days)} days"
-
-    return report.submit(depends_on=days, key="report")
+    return report.submit(days, depends_on=days, key="report")
 
 
 def child(checkpoint: str, log: str, signal_fd: int) -> None:
