@@ -208,3 +208,17 @@ def test_cycle_error_names_the_handles_on_the_cycle() -> None:
             runner.add_dependency(first, second)
     assert "first" in str(info.value)
     assert "second" in str(info.value)
+
+
+def test_a_task_exception_is_stored_unchanged_with_a_note_naming_the_task() -> None:
+    error = KeyError("missing")
+
+    @task(name="lookup")
+    def lookup() -> None:
+        raise error
+
+    with TaskRunner(on_task_error="continue") as runner:
+        handle = runner.submit(lookup)
+        runner.run()
+    assert handle.exception() is error
+    assert any("lookup#0" in note for note in getattr(error, "__notes__", []))
