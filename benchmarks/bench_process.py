@@ -111,17 +111,82 @@ def cold(workers: int, n: int) -> Pair:
     return alternate(3, ours, raw, "cold start")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer tasks and rounds")
-    parser.add_argument("--check", action="store_true", help="exit 1 if a target fails")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--rounds", type=int, default=None)
-    options = parser.parse_args(argv)
-    workers = options.workers
-    n_trivial = 2_000 if options.quick else 10_000
-    n_cpu = 40 if options.quick else 200
-    rounds = options.rounds or (3 if options.quick else 7)
+@dataclass
+class Results:
+    """Every figure of one pass; the judged ones are medians over the rounds."""
+
+    workers: int
+    n_trivial: int
+    n_cpu: int
+    cpu_size: int
+    rounds: int
+    overhead: Pair  # the trivial tasks on warm pools
+    by_value: list[float]  # pyworkflowy only: lambdas sent by value
+    serial: list[float]  # the CPU-bound tasks run one after the other in this process
+    cpu: Pair  # the CPU-bound tasks on both pools
+    start_up: Pair  # cold start: pool start, the trivial tasks, shutdown
+
+    @property
+    def us_ours(self) -> float:
+        return statistics.median(self.overhead.ours) / self.n_trivial * 1e6
+
+    @property
+    def us_raw(self) -> float:
+        return statistics.median(self.overhead.raw) / self.n_trivial * 1e6
+
+    @property
+    def overhead_ratio(self) -> float:
+        pairs = zip(self.overhead.ours, self.overhead.raw, strict=True)
+        return statistics.median(o / r for o, r in pairs)
+
+    @property
+    def speedup_share(self) -> float:
+        triples = zip(self.serial, self.cpu.ours, self.cpu.raw, strict=True)
+        return statistics.median((s / o) / (s / r) for s, o, r in triples)
+
+    @property
+    def overhead_ok(self) -> bool:
+        return self.overhead_ratio <= OVERHEAD_LIMIT
+
+    @property
+    def speedup_ok(self) -> bool:
+        return self.speedup_share >= SPEEDUP_SHARE
+
+    def table(self) -> str:
+        med = statistics.median
+        n_trivial, n_cpu, serial, cpu = self.n_trivial, self.n_cpu, self.serial, self.cpu
+        us_ours, us_raw = self.us_ours, self.us_raw
+        speedup_ours = med(s / o for s, o in zip(serial, cpu.ours, strict=True))
+        speedup_raw = med(s / r for s, r in zip(serial, cpu.raw, strict=True))
+        start_up = self.start_up
+        return "\n".join(
+            [
+                "| Case | pyworkflowy | raw ProcessPoolExecutor | Ratio | Target | Result |",
+                "|---|---|---|---|---|---|",
+                f"| Overhead, {n_trivial:,} trivial tasks (warm pool) | {us_ours:.1f} µs/task | "
+                f"{us_raw:.1f} µs/task | {self.overhead_ratio:.2f}x | ≤ {OVERHEAD_LIMIT}x | "
+                f"{'PASS' if self.overhead_ok else 'FAIL'} |",
+                f"| Speedup, {n_cpu} x sum(range({self.cpu_size:,})) "
+                f"(serial {med(serial):.2f} s) | {speedup_ours:.2f}x | {speedup_raw:.2f}x | "
+                f"{self.speedup_share:.2f} of raw | ≥ {SPEEDUP_SHARE} of raw | "
+                f"{'PASS' if self.speedup_ok else 'FAIL'} |",
+                f"| Overhead, {n_trivial:,} trivial lambdas (sent by value) | "
+                f"{med(self.by_value) / n_trivial * 1e6:.1f} µs/task | - | - | reported | - |",
+                f"| Cold start: pool start + {n_trivial:,} trivial tasks + shutdown | "
+                f"{med(start_up.ours):.3f} s | {med(start_up.raw):.3f} s | "
+                f"{med(start_up.ours) / med(start_up.raw):.2f}x | reported | - |",
+                "",
+                f"Medians of {self.rounds} rounds (per-round ratios for the ratio column); "
+                "cold start: 3.",
+            ]
+        )
+
+
+def measure(quick: bool, workers: int, rounds: int | None = None) -> Results:
+    """Run every case (printing each round) and return the figures."""
+    n_trivial = 2_000 if quick else 10_000
+    n_cpu = 40 if quick else 200
+    rounds = rounds or (3 if quick else 7)
     cpu_size = 1_000_000
 
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {workers} workers")
@@ -156,42 +221,23 @@ def main(argv: list[str] | None = None) -> int:
         ours.close()
         raw.close()
     start_up = cold(workers, n_trivial)
+    return Results(
+        workers, n_trivial, n_cpu, cpu_size, rounds, overhead, by_value, serial, cpu, start_up
+    )
 
-    med = statistics.median
-    us_ours = med(overhead.ours) / n_trivial * 1e6
-    us_raw = med(overhead.raw) / n_trivial * 1e6
-    overhead_ratio = med(o / r for o, r in zip(overhead.ours, overhead.raw, strict=True))
-    speedup_ours = med(s / o for s, o in zip(serial, cpu.ours, strict=True))
-    speedup_raw = med(s / r for s, r in zip(serial, cpu.raw, strict=True))
-    share = med((s / o) / (s / r) for s, o, r in zip(serial, cpu.ours, cpu.raw, strict=True))
-    overhead_ok = overhead_ratio <= OVERHEAD_LIMIT
-    speedup_ok = share >= SPEEDUP_SHARE
 
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer tasks and rounds")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a target fails")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--rounds", type=int, default=None)
+    options = parser.parse_args(argv)
+    results = measure(options.quick, options.workers, options.rounds)
     print()
-    print("| Case | pyworkflowy | raw ProcessPoolExecutor | Ratio | Target | Result |")
-    print("|---|---|---|---|---|---|")
-    print(
-        f"| Overhead, {n_trivial:,} trivial tasks (warm pool) | {us_ours:.1f} µs/task | "
-        f"{us_raw:.1f} µs/task | {overhead_ratio:.2f}x | ≤ {OVERHEAD_LIMIT}x | "
-        f"{'PASS' if overhead_ok else 'FAIL'} |"
-    )
-    print(
-        f"| Speedup, {n_cpu} x sum(range({cpu_size:,})) (serial {med(serial):.2f} s) | "
-        f"{speedup_ours:.2f}x | {speedup_raw:.2f}x | {share:.2f} of raw | "
-        f"≥ {SPEEDUP_SHARE} of raw | {'PASS' if speedup_ok else 'FAIL'} |"
-    )
-    print(
-        f"| Overhead, {n_trivial:,} trivial lambdas (sent by value) | "
-        f"{med(by_value) / n_trivial * 1e6:.1f} µs/task | - | - | reported | - |"
-    )
-    print(
-        f"| Cold start: pool start + {n_trivial:,} trivial tasks + shutdown | "
-        f"{med(start_up.ours):.3f} s | {med(start_up.raw):.3f} s | "
-        f"{med(start_up.ours) / med(start_up.raw):.2f}x | reported | - |"
-    )
-    print()
-    print(f"Medians of {rounds} rounds (per-round ratios for the ratio column); cold start: 3.")
-    return 1 if options.check and not (overhead_ok and speedup_ok) else 0
+    print(results.table())
+    ok = results.overhead_ok and results.speedup_ok
+    return 1 if options.check and not ok else 0
 
 
 if __name__ == "__main__":

@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
-import gc
-import io
 import json
 import os
 import platform
-import pstats
 import statistics
 import subprocess
 import sys
@@ -30,8 +26,10 @@ from typing import TYPE_CHECKING
 from pyworkflowy import TaskRunner, task
 
 if TYPE_CHECKING:  # type checkers resolve from the repository root
+    from benchmarks._common import GCClock, Workload, peak_rss_bytes, profile_top, timed
     from benchmarks._floor import run_floor
 else:  # run as a script, this folder is on sys.path
+    from _common import GCClock, Workload, peak_rss_bytes, profile_top, timed
     from _floor import run_floor
 
 HERE = Path(__file__).resolve().parent
@@ -99,16 +97,6 @@ def ours_thread_fan(n: int) -> None:
 
 
 # -- measuring -----------------------------------------------------------------------------
-Workload = Callable[[int], None]
-
-
-def timed(fn: Workload, n: int) -> float:
-    gc.collect()  # start every measurement from the same heap, garbage-free
-    start = time.perf_counter()
-    fn(n)
-    return time.perf_counter() - start
-
-
 def compare(
     base: Workload, ours: Workload, n: int, repeats: int
 ) -> tuple[list[float], list[float]]:
@@ -125,49 +113,6 @@ def compare(
             our_times.append(timed(ours, n))
             base_times.append(timed(base, n))
     return base_times, our_times
-
-
-def peak_rss_bytes() -> int:
-    """This process's peak resident set size.
-
-    On Linux, ``getrusage(RUSAGE_SELF).ru_maxrss`` starts a freshly exec'd child at its
-    parent's peak (the kernel carries it over exec), so it would report this suite's own
-    peak; VmHWM in /proc/self/status belongs to the new address space alone. Elsewhere
-    ``ru_maxrss`` is used as is.
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    import resource  # Unix only
-
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss if sys.platform == "darwin" else rss * 1024  # bytes on macOS, KiB elsewhere
-
-
-class GCClock:
-    """Context manager adding up the time spent in cyclic garbage collection while active."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self._started = 0.0
-
-    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._started = time.perf_counter()
-        else:
-            self.seconds += time.perf_counter() - self._started
-
-    def __enter__(self) -> GCClock:
-        gc.collect()  # not counted: leftovers from before
-        gc.callbacks.append(self._on_gc)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        gc.callbacks.remove(self._on_gc)
 
 
 def child(side: str, n: int) -> None:
@@ -389,22 +334,8 @@ class Suite:
 
 
 def profile_chain(n: int) -> str:
-    """cProfile top 15 by own time of the chain case, and how much of it was cyclic GC.
-
-    cProfile books a GC pause to whatever function was allocating when it struck (for the
-    runner usually ``_add``, which creates the handles), so the GC total is given apart.
-    """
-    profiler = cProfile.Profile()
-    with GCClock() as clock:
-        profiler.enable()
-        ours_chain(n)
-        profiler.disable()
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out)
-    stats.strip_dirs().sort_stats("tottime").print_stats(15)
-    total = getattr(stats, "total_tt", 0.0)
-    summary = f"cyclic GC during the run: {clock.seconds:.3f} s of {total:.3f} s"
-    return f"{out.getvalue().strip()}\n\n{summary}"
+    """cProfile top 15 by own time of the chain case, and how much of it was cyclic GC."""
+    return profile_top(ours_chain, n)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
