@@ -7,6 +7,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from ._errors import TaskCancelledError
+from ._types import TERMINAL as _TERMINAL
 from ._types import TaskResult, TaskStatus
 
 if TYPE_CHECKING:
@@ -17,9 +18,6 @@ __all__ = ["TaskHandle"]
 
 _PENDING = TaskStatus.PENDING
 _COMPLETED = TaskStatus.COMPLETED
-_TERMINAL = frozenset(
-    {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.SKIPPED}
-)
 _flag_lock = threading.Lock()  # guards _Extra creation, waiters and the cancel flag
 
 

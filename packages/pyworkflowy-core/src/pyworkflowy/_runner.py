@@ -8,11 +8,13 @@ bounded by ``max_workers``. Nothing on the per-task path scans all handles or po
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._backends import ExecutionBackend, ThreadBackend, check_backend_name, create_backend
@@ -31,6 +33,7 @@ from ._handle import TaskHandle
 from ._journal import Journal
 from ._task import Task
 from ._types import ON_TASK_ERROR, TaskResult, TaskStatus
+from ._types import TERMINAL as _TERMINAL
 
 if TYPE_CHECKING:
     import asyncio
@@ -50,7 +53,6 @@ COMPLETED, FAILED, CANCELLED, SKIPPED = (
     TaskStatus.CANCELLED,
     TaskStatus.SKIPPED,
 )
-_TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED, SKIPPED})
 _now = time.time
 _T = TypeVar("_T")
 _NO_KWARGS: dict[str, Any] = {}  # shared by every handle submitted without keywords; never mutated
@@ -205,16 +207,9 @@ class TaskRunner:
     def _add_many(
         self, task: Task, arg_tuples: Iterable[tuple[Any, ...]], deps: tuple[TaskHandle, ...]
     ) -> list[TaskHandle]:
-        import gc
-
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
+        with _gc_paused():
             add = self._add
             return [add(task, args, _NO_KWARGS, deps, None) for args in arg_tuples]
-        finally:
-            if collecting:
-                gc.enable()
 
     def add_dependency(self, handle: TaskHandle, *depends_on: TaskHandle) -> None:
         """Make a not-yet-started ``handle`` also wait for ``depends_on``.
@@ -265,15 +260,8 @@ class TaskRunner:
     def _results(self) -> dict[str, TaskResult]:
         # Building a million results creates no reference cycles, yet the allocations would
         # trigger full collections that rescan every handle: pause the collector meanwhile.
-        import gc
-
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
+        with _gc_paused():
             return {hid: h.get_result() for hid, h in self._handles.items()}
-        finally:
-            if collecting:
-                gc.enable()
 
     async def serve(self) -> None:
         """Run tasks as they are submitted, from any thread, until `stop` is called.
@@ -763,6 +751,22 @@ class TaskRunner:
 
     def _on_loop_thread(self) -> bool:
         return self._loop is not None and threading.get_ident() == self._loop_thread
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Generator[None, None, None]:
+    """Pause the cyclic garbage collector for a bulk build that creates no garbage cycles.
+
+    Every full collection rescans all live objects; creating a million long-lived ones
+    would trigger many. The collector's previous state is restored.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _is_cancellation(exc: BaseException) -> bool:

@@ -44,10 +44,10 @@ class TaskStatus(enum.StrEnum):
     @property
     def terminal(self) -> bool:
         """True once the status can no longer change."""
-        return self in _TERMINAL
+        return self in TERMINAL
 
 
-_TERMINAL = frozenset(
+TERMINAL = frozenset(
     {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.SKIPPED}
 )
 
