@@ -258,7 +258,9 @@ def test_sqlite_value_that_json_refuses_fails_the_save_naming_the_task(
     tmp_path: Path, record: Record
 ) -> None:
     checkpointer = SQLiteCheckpointer(tmp_path / "s.db")
-    with pytest.raises(CheckpointError, match=r"value of task 'a#0' cannot be stored as JSON"):
+    with pytest.raises(
+        CheckpointError, match=r"the value of task 'a#0' of type set cannot be stored as JSON"
+    ):
         checkpointer.save({"a#0": record(value={1, 2})})
     checkpointer.close()
 

@@ -4,7 +4,7 @@ __path__ = __import__("pkgutil").extend_path(__path__, __name__)
 
 from typing import Any
 
-from ._checkpoint import Checkpointer
+from ._checkpoint import Checkpointer, RecordBatch, RecordColumns
 from ._context import current_task, get_current_runner
 from ._errors import (
     CheckpointError,
@@ -40,6 +40,8 @@ __all__ = [
     "DepFailurePolicy",
     "DependencyFailedError",
     "OnTaskError",
+    "RecordBatch",
+    "RecordColumns",
     "RetryExhaustedError",
     "Task",
     "TaskBase",

@@ -13,15 +13,108 @@ changed runs again instead of reusing a stale result.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping
-from typing import Any
+from collections.abc import Callable, Collection, Iterator, Mapping
+from typing import Any, NamedTuple
 
-__all__ = ["RECORD_KEYS", "Checkpointer"]
+__all__ = ["RECORD_KEYS", "Checkpointer", "RecordBatch", "RecordColumns"]
 
 Record = dict[str, Any]
 RECORD_KEYS = frozenset(
     {"name", "status", "value", "error", "attempts", "started_at", "finished_at", "fingerprint"}
 )
+
+
+class RecordColumns(NamedTuple):
+    """Records as parallel lists, one entry per handle, in the order of ``ids``.
+
+    What a checkpointer that stores in bulk asks a `RecordBatch` for: building a dict
+    per record costs more than writing the record does.
+    """
+
+    ids: list[str]
+    names: list[str]
+    statuses: list[str]
+    values: list[Any]
+    errors: list[str | None]
+    attempts: list[int]
+    started_at: list[float | None]
+    finished_at: list[float | None]
+    fingerprints: list[str]
+
+    @classmethod
+    def of(cls, records: Mapping[str, Record]) -> RecordColumns:
+        """The columns of any mapping of records (a `RecordBatch` gives its own).
+
+        Raises ``KeyError`` naming the field a record lacks.
+        """
+        if isinstance(records, RecordBatch):
+            return records.columns()
+        items = list(records.items())
+        rows = [(hid, *_fields(hid, record)) for hid, record in items]
+        if not rows:
+            return cls([], [], [], [], [], [], [], [], [])
+        return cls(*(list(column) for column in zip(*rows, strict=True)))
+
+    def record(self, i: int) -> Record:
+        """The record dict at position ``i``."""
+        return {
+            "name": self.names[i],
+            "status": self.statuses[i],
+            "value": self.values[i],
+            "error": self.errors[i],
+            "attempts": self.attempts[i],
+            "started_at": self.started_at[i],
+            "finished_at": self.finished_at[i],
+            "fingerprint": self.fingerprints[i],
+        }
+
+
+_FIELDS = ("name", "status", "value", "error", "attempts", "started_at", "finished_at")
+
+
+def _fields(hid: str, record: Record) -> tuple[Any, ...]:
+    try:
+        return (*(record[field] for field in _FIELDS), record["fingerprint"])
+    except (KeyError, TypeError) as exc:
+        raise KeyError(f"the record of {hid!r} has no {exc} field") from None
+
+
+class RecordBatch(Mapping[str, Record]):
+    """The records of one `Checkpointer.save` call: a read-only mapping of id to record.
+
+    Record dicts are built only when asked for; `columns` gives every record at once as
+    parallel lists, which is how the shipped checkpointers read a batch.
+    """
+
+    __slots__ = ("_columns", "_index", "_source")
+
+    def __init__(self, source: Callable[[], RecordColumns]) -> None:
+        self._source = source
+        self._columns: RecordColumns | None = None
+        self._index: dict[str, int] | None = None
+
+    def columns(self) -> RecordColumns:
+        """Every record of the batch as parallel lists (built once, then shared)."""
+        columns = self._columns
+        if columns is None:
+            columns = self._columns = self._source()
+        return columns
+
+    def __len__(self) -> int:
+        return len(self.columns().ids)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.columns().ids)
+
+    def __getitem__(self, handle_id: str) -> Record:
+        index = self._index
+        if index is None:
+            ids = self.columns().ids
+            index = self._index = dict(zip(ids, range(len(ids)), strict=True))
+        return self.columns().record(index[handle_id])
+
+    def __repr__(self) -> str:
+        return f"<RecordBatch of {len(self)} records>"
 
 
 class Checkpointer(ABC):
@@ -34,7 +127,11 @@ class Checkpointer(ABC):
 
     @abstractmethod
     def save(self, records: Mapping[str, Record], removed: Collection[str] = ()) -> None:
-        """Merge ``records`` into what is stored and drop the ids in ``removed``."""
+        """Merge ``records`` into what is stored and drop the ids in ``removed``.
+
+        The runner passes a `RecordBatch`: read it as a mapping, or call its
+        ``columns()`` to get every record at once as parallel lists.
+        """
 
     @abstractmethod
     def load(self) -> dict[str, Record]:

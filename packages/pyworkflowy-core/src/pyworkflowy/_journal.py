@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
+from functools import partial
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
-from ._checkpoint import RECORD_KEYS, Checkpointer, Record
+from ._checkpoint import RECORD_KEYS, Checkpointer, Record, RecordBatch, RecordColumns
 from ._errors import CheckpointError
 from ._handle import TaskHandle
 from ._types import TaskStatus
@@ -89,8 +91,9 @@ def _check_record(record: object, handle_id: str, where: Checkpointer) -> Record
 class Journal:
     """Collects finished handles and hands them to the checkpointer in batches.
 
-    With ``interval == 0`` every batch is written before any further task starts (the
-    runner asks `holding`), so a crash re-runs at most the tasks that were in flight.
+    The runner appends each handle that ends to `finished` and calls `on_finish` when
+    no write is pending (`timer`). With ``interval == 0`` every batch is written before any
+    further task starts (the runner asks `holding`).
     """
 
     def __init__(
@@ -101,13 +104,17 @@ class Journal:
     ) -> None:
         self.checkpointer = checkpointer
         self.interval = interval
-        self._resumed = resumed  # records not yet claimed by a submission
-        self._dirty: dict[str, TaskHandle] = {}
+        self.resumed = resumed  # records not yet claimed by a submission
+        self.finished: list[TaskHandle] = []  # finished since the last save, in order
         self._removed: set[str] = set()
         self._fresh = resumed is None  # a new run replaces what an older run left
         self._last_save = float("-inf")
-        self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
+        #: the pending write, if one is due (the runner then only appends to `finished`)
+        self.timer: asyncio.TimerHandle | asyncio.Handle | None = None
         self._after_flush: Callable[[], None] | None = None
+        #: True while finished records wait for a write that must precede new starts
+        #: (interval 0), so a crash re-runs at most the tasks that were in flight.
+        self.holding = False
         self.run_completed = False  # set by the runner once a run has ended normally
 
     @classmethod
@@ -120,11 +127,6 @@ class Journal:
             )
         records = {hid: _check_record(rec, hid, checkpointer) for hid, rec in stored.items()}
         return cls(checkpointer, interval, records)
-
-    @property
-    def holding(self) -> bool:
-        """True while finished records wait for a write that must precede new starts."""
-        return self._timer is not None and self.interval == 0
 
     # -- submit ------------------------------------------------------------------------
     def on_submit(self, handle: TaskHandle) -> Record | None:
@@ -143,9 +145,9 @@ class Journal:
             handle._fingerprint = digest = fingerprint(args, kwargs)
         else:
             digest = _NO_ARGS  # the common case stays allocation-free
-        if not self._resumed:
+        if not self.resumed:
             return None
-        record = self._resumed.pop(handle.id, None)
+        record = self.resumed.pop(handle.id, None)
         if record is None:
             return None
         if record["status"] == TaskStatus.COMPLETED:
@@ -165,26 +167,29 @@ class Journal:
 
     # -- finish ------------------------------------------------------------------------
     def on_finish(
-        self,
-        handle: TaskHandle,
-        loop: asyncio.AbstractEventLoop | None,
-        after_flush: Callable[[], None],
+        self, loop: asyncio.AbstractEventLoop | None, after_flush: Callable[[], None]
     ) -> None:
-        self._dirty[handle.id] = handle
-        if self._removed:
-            self._removed.discard(handle.id)
+        """Schedule the write of `finished` (the runner has just appended to it)."""
         if loop is None:
             self.flush()
-        elif self._timer is None:
-            self._after_flush = after_flush
-            wait = self._last_save + self.interval - time.monotonic()
-            if wait <= 0:  # batch whatever else finishes in this loop iteration
-                self._timer = loop.call_soon(self._flush_in_run)
-            else:
-                self._timer = loop.call_later(wait, self._flush_in_run)
+            return
+        self._after_flush = after_flush
+        wait = self._last_save + self.interval - time.monotonic()
+        if wait <= 0:  # batch whatever else finishes in this loop iteration
+            self.timer = loop.call_soon(self._flush_in_run)
+            self.holding = self.interval == 0
+        else:
+            self.timer = loop.call_later(wait, self._flush_in_run)
+
+    def write_held(self) -> None:
+        """Write the held batch now, not at the next loop pass (nothing else can join it)."""
+        timer = self.timer
+        if timer is not None:
+            timer.cancel()
+        self._flush_in_run()
 
     def _flush_in_run(self) -> None:
-        self._timer = None
+        self.timer = None
         try:
             self.flush()
         except Exception as exc:  # records stay pending: retried, and the final flush raises
@@ -193,22 +198,26 @@ class Journal:
             logging.getLogger("pyworkflowy").warning(
                 "checkpoint write failed, will retry: %s", exc, exc_info=exc
             )
+        self.holding = False
         if self._after_flush is not None:
             self._after_flush()
 
     def flush(self) -> None:
         """Write every pending record now; on failure they stay pending and it raises."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if not self._dirty and not self._removed and not self._fresh:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+            self.holding = False
+        finished, removed = self.finished, self._removed
+        if not finished and not removed and not self._fresh:
             return
         if self._fresh:
             self.checkpointer.clear()
             self._fresh = False
-        records = {hid: _record(h) for hid, h in self._dirty.items()}
-        self.checkpointer.save(records, list(self._removed))
-        self._dirty, self._removed = {}, set()
+        if removed and finished:  # a re-run that finished is written afresh, not dropped
+            removed = removed.difference([h.id for h in finished])
+        self.checkpointer.save(RecordBatch(partial(_columns, finished)), list(removed))
+        self.finished, self._removed = [], set()
         self._last_save = time.monotonic()
 
     def close(self) -> None:
@@ -219,9 +228,9 @@ class Journal:
         keeps them for the next resume.
         """
         try:
-            if self._resumed and self.run_completed:
-                self._removed.update(self._resumed)
-                self._resumed = {}
+            if self.resumed and self.run_completed:
+                self._removed.update(self.resumed)
+                self.resumed = {}
             self.flush()
         finally:
             self.checkpointer.close()
@@ -230,17 +239,34 @@ class Journal:
 _STATUS_TEXT = {status: status.value for status in TaskStatus}  # enum .value is slow
 
 
-def _record(handle: TaskHandle) -> Record:
-    status = handle._status
-    error = handle._error
-    x = handle._x
-    return {
-        "name": handle._task.name,
-        "status": _STATUS_TEXT[status],
-        "value": handle._value if status is TaskStatus.COMPLETED else None,
-        "error": None if error is None else f"{type(error).__name__}: {error}",
-        "attempts": handle._attempts,
-        "started_at": handle._started_at,
-        "finished_at": handle._finished_at,
-        "fingerprint": (x.fingerprint if x is not None else None) or _NO_ARGS,
-    }
+_GET_ERROR = attrgetter("_error")
+_GET_EXTRA = attrgetter("_x")
+_GET_STATUS = attrgetter("_status")
+_GET_VALUE = attrgetter("_value")
+_GET_NAME = attrgetter("_task.name")
+_GET_ATTEMPTS = attrgetter("_attempts")
+_GET_STARTED = attrgetter("_started_at")
+_GET_FINISHED = attrgetter("_finished_at")
+
+
+def _columns(handles: list[TaskHandle]) -> RecordColumns:
+    """The records of finished handles, column by column (C-level loops where possible)."""
+    errors: list[Any] = list(map(_GET_ERROR, handles))
+    if any(errors):
+        errors = [None if e is None else f"{type(e).__name__}: {e}" for e in errors]
+    extras = list(map(_GET_EXTRA, handles))
+    if any(extras):
+        digests = [(x.fingerprint if x is not None else None) or _NO_ARGS for x in extras]
+    else:
+        digests = [_NO_ARGS] * len(handles)
+    return RecordColumns(
+        ids=[h.id for h in handles],
+        names=list(map(_GET_NAME, handles)),
+        statuses=list(map(_STATUS_TEXT.__getitem__, map(_GET_STATUS, handles))),
+        values=list(map(_GET_VALUE, handles)),  # None unless completed
+        errors=errors,
+        attempts=list(map(_GET_ATTEMPTS, handles)),
+        started_at=list(map(_GET_STARTED, handles)),
+        finished_at=list(map(_GET_FINISHED, handles)),
+        fingerprints=digests,
+    )

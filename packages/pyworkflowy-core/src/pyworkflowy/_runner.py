@@ -455,7 +455,10 @@ class TaskRunner:
             self._check_own(dep, "depends_on")
         handle = TaskHandle(task, handle_id, args, kwargs or _NO_KWARGS, lane, deps)
         # Both hooks may refuse the submission: nothing is registered before they pass.
-        record = None if self._journal is None else self._journal.on_submit(handle)
+        journal = self._journal
+        record = None
+        if journal is not None and (args or kwargs or journal.resumed):
+            record = journal.on_submit(handle)
         if lane.backend.prepares and record is None:
             handle._payload = lane.backend.prepare(handle)
         self._handles[handle_id] = handle
@@ -594,8 +597,14 @@ class TaskRunner:
             self._finish(handle, COMPLETED, value, None)
         else:
             self._failed_attempt(handle, attempt, value)
-        if lane.ready:
+        journal = self._journal
+        if journal is not None and journal.holding and not lane.running and not self._any_running():
+            journal.write_held()  # nothing running: no other task can join the batch
+        elif lane.ready:
             self._pump(lane)
+
+    def _any_running(self) -> bool:
+        return any(lane.running for lane in self._lanes.values())
 
     def _failed_attempt(self, handle: TaskHandle, attempt: int, exc: BaseException) -> None:
         task = handle._task
@@ -665,8 +674,11 @@ class TaskRunner:
             x = h._x
             if x is not None and x.waiters is not None:
                 h._wake()
-            if self._journal is not None:
-                self._journal.on_finish(h, self._loop, self._pump_all)
+            journal = self._journal
+            if journal is not None:
+                journal.finished.append(h)
+                if journal.timer is None:
+                    journal.on_finish(self._loop, self._pump_all)
             if status is FAILED:
                 self._on_failure(h)
             dependents, h._dependents = h._dependents, None

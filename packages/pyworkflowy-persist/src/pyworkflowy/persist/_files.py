@@ -13,9 +13,9 @@ from pathlib import Path
 
 from pyworkflowy import Checkpointer, CheckpointError
 
-from ._records import Record
+from ._records import Record, RecordColumns, columns_of, merge, records_of, without
 
-__all__ = ["FileCheckpointer", "fsync_directory", "write_atomic"]
+__all__ = ["MAX_SEGMENTS", "FileCheckpointer", "fsync_directory", "write_atomic"]
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -57,12 +57,29 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+class _Segment:
+    """The records of one save, with their encoded bytes once made (kept for rewrites)."""
+
+    __slots__ = ("columns", "data")
+
+    def __init__(self, columns: RecordColumns, data: bytes | None = None) -> None:
+        self.columns = columns
+        self.data = data
+
+
+#: more segments than this are merged into one on the next save (compaction)
+MAX_SEGMENTS = 64
+
+
 class FileCheckpointer(Checkpointer):
     """Holds every record in memory and rewrites the whole file atomically on each save.
 
-    ``load()`` fills the memory from the file, so later saves merge with what was loaded;
-    ``clear()`` deletes the file and empties the memory. A file that cannot be read is
-    never written over by ``save()``: it keeps raising `CheckpointError`.
+    The file is a list of segments, one per save, each encoded once and reused by every
+    later rewrite; a later segment's record replaces an earlier one with the same id, and
+    past `MAX_SEGMENTS` they are merged. ``load()`` fills the memory from the file, so
+    later saves merge with what was loaded; ``clear()`` deletes the file and empties the
+    memory. A file that cannot be read is never written over by ``save()``: it keeps
+    raising `CheckpointError`.
     """
 
     #: how the format is named in messages ("JSON", "pickle")
@@ -75,7 +92,7 @@ class FileCheckpointer(Checkpointer):
                 f"got {type(path).__name__}"
             )
         self.path = Path(path)
-        self._records: dict[str, Record] | None = None  # None: the file was not read yet
+        self._segments: list[_Segment] | None = None  # None: the file was not read yet
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -83,12 +100,16 @@ class FileCheckpointer(Checkpointer):
 
     # -- what subclasses provide ---------------------------------------------------------
     @abstractmethod
-    def _encode(self, records: dict[str, Record]) -> bytes:
-        """The file's bytes for ``records``; raise `CheckpointError` naming what failed."""
+    def _encode_segment(self, columns: RecordColumns) -> bytes:
+        """One segment's bytes; raise `CheckpointError` naming the record that failed."""
 
     @abstractmethod
-    def _decode(self, data: bytes) -> dict[str, Record]:
-        """The records in ``data``; raise `CheckpointError` naming the path and the problem."""
+    def _encode_file(self, segments: list[bytes]) -> bytes:
+        """The whole file, from the encoded segments in order."""
+
+    @abstractmethod
+    def _decode(self, data: bytes) -> list[RecordColumns]:
+        """The segments in ``data``; raise `CheckpointError` naming the path and the problem."""
 
     @abstractmethod
     def _is_ours(self, head: bytes) -> bool:
@@ -97,27 +118,40 @@ class FileCheckpointer(Checkpointer):
     # -- the Checkpointer interface ------------------------------------------------------
     def load(self) -> dict[str, Record]:
         with self._lock:
-            self._records = self._read()
-            return dict(self._records)
+            self._segments = [_Segment(columns) for columns in self._read()]
+            return records_of([segment.columns for segment in self._segments])
 
     def save(self, records: Mapping[str, Record], removed: Collection[str] = ()) -> None:
         with self._lock:
-            stored = self._records
-            if stored is None:  # first use without load() or clear(): merge with the file
-                stored = self._records = self._read()
-            # A new dict, so that memory keeps matching the file if the write fails.
-            merged = {**stored, **records} if records else dict(stored)
-            for hid in removed:
-                if hid not in records:
-                    merged.pop(hid, None)
-            data = self._encode(merged)
+            segments = self._segments
+            if segments is None:  # first use without load() or clear(): merge with the file
+                segments = self._segments = [_Segment(columns) for columns in self._read()]
+            new = columns_of(records, self._where())
+            # New segments, so that memory keeps matching the file if the write fails.
+            if removed:
+                gone = set(removed).difference(new.ids)
+                segments = [
+                    segment
+                    if gone.isdisjoint(segment.columns.ids)
+                    else _Segment(without(segment.columns, gone))
+                    for segment in segments
+                ]
+            segments = [segment for segment in segments if segment.columns.ids]
+            if new.ids:
+                segments.append(_Segment(new))
+            if len(segments) > MAX_SEGMENTS:
+                segments = [_Segment(merge([segment.columns for segment in segments]))]
+            for segment in segments:
+                if segment.data is None:
+                    segment.data = self._encode_segment(segment.columns)
+            data = self._encode_file([segment.data for segment in segments if segment.data])
             try:
                 write_atomic(self.path, data)
             except OSError as exc:
                 raise CheckpointError(
                     f"cannot write the checkpoint {str(self.path)!r}: {exc}"
                 ) from exc
-            self._records = merged
+            self._segments = segments
 
     def clear(self) -> None:
         """Delete the file (refusing one that is not a checkpoint) and empty the memory."""
@@ -126,7 +160,7 @@ class FileCheckpointer(Checkpointer):
                 with open(self.path, "rb") as file:
                     head = file.read(4096)
             except FileNotFoundError:
-                self._records = {}
+                self._segments = []
                 return
             except OSError as exc:
                 raise CheckpointError(
@@ -146,19 +180,19 @@ class FileCheckpointer(Checkpointer):
                 raise CheckpointError(
                     f"cannot delete the checkpoint {str(self.path)!r}: {exc}"
                 ) from exc
-            self._records = {}
+            self._segments = []
 
     def close(self) -> None:
         """Drop the in-memory copy; the next use reads the file again."""
         with self._lock:
-            self._records = None
+            self._segments = None
 
     # -- helpers -------------------------------------------------------------------------
-    def _read(self) -> dict[str, Record]:
+    def _read(self) -> list[RecordColumns]:
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
-            return {}
+            return []
         except OSError as exc:
             raise CheckpointError(f"cannot read the checkpoint {str(self.path)!r}: {exc}") from exc
         if not data:

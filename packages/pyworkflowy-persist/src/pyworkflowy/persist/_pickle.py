@@ -7,12 +7,13 @@ anything is unpickled: a foreign ``.pkl`` file is refused without being unpickle
 
 from __future__ import annotations
 
+import io
 import pickle
 
 from pyworkflowy import CheckpointError
 
 from ._files import FileCheckpointer
-from ._records import FORMAT, VERSION, Record, check_records, check_version
+from ._records import FIELDS, FORMAT, SINGULAR, VERSION, RecordColumns, check_columns, check_version
 
 __all__ = ["PickleCheckpointer"]
 
@@ -45,16 +46,20 @@ class PickleCheckpointer(FileCheckpointer):
         if problem is not None:
             raise CheckpointError(f"{what} {problem}; use a value pickle can store")
 
-    def _encode(self, records: dict[str, Record]) -> bytes:
+    def _encode_segment(self, columns: RecordColumns) -> bytes:
         try:
-            payload = pickle.dumps(records, protocol=PROTOCOL)
+            return pickle.dumps(dict(zip(FIELDS, columns, strict=True)), protocol=PROTOCOL)
         except Exception as exc:
             raise CheckpointError(
-                f"cannot write the checkpoint {str(self.path)!r}: {_culprit(records)}"
+                f"cannot write the checkpoint {str(self.path)!r}: {_culprit(columns)}"
             ) from exc
-        return b"%s%d\n%s" % (_MAGIC, VERSION, payload)
 
-    def _decode(self, data: bytes) -> dict[str, Record]:
+    def _encode_file(self, segments: list[bytes]) -> bytes:
+        # The count first, so that a file cut at a segment boundary is still caught.
+        count = pickle.dumps(len(segments), protocol=PROTOCOL)
+        return b"%s%d\n%s%s" % (_MAGIC, VERSION, count, b"".join(segments))
+
+    def _decode(self, data: bytes) -> list[RecordColumns]:
         where = self._where()
         if not data.startswith(_MAGIC):
             raise CheckpointError(
@@ -64,23 +69,33 @@ class PickleCheckpointer(FileCheckpointer):
         end = data.find(b"\n", len(_MAGIC), len(_MAGIC) + 12)
         digits = data[len(_MAGIC) : end] if end > 0 else b""
         check_version(int(digits) if digits.isdigit() else digits.decode("latin-1"), where)
+        stream = io.BytesIO(memoryview(data)[end + 1 :])
         try:
-            records = pickle.loads(memoryview(data)[end + 1 :])
+            count = pickle.load(stream)
+            if type(count) is not int or count < 0:
+                raise CheckpointError(f"{where} is malformed: it does not start with a count")
+            segments = [pickle.load(stream) for _ in range(count)]
+        except CheckpointError:
+            raise
         except Exception as exc:  # truncated data, or a class that cannot be imported now
             raise CheckpointError(
                 f"{where} cannot be unpickled; it is corrupt or truncated, or needs a class "
                 f"that cannot be imported here ({type(exc).__name__}: {exc})"
             ) from exc
-        return check_records(records, where)
+        if stream.read(1):
+            raise CheckpointError(f"{where} is corrupt: it has data after its last segment")
+        return [
+            check_columns(segment, f"{where} (segment {i})") for i, segment in enumerate(segments)
+        ]
 
     def _is_ours(self, head: bytes) -> bool:
         return head.startswith(_MAGIC)
 
 
-def _culprit(records: dict[str, Record]) -> str:
-    for handle_id, record in records.items():
-        for field, value in record.items():
+def _culprit(columns: RecordColumns) -> str:
+    for field, column in zip(FIELDS, columns, strict=True):
+        for hid, value in zip(columns.ids, column, strict=True):
             problem = _pickle_problem(value)
             if problem is not None:
-                return f"the {field} of task {handle_id!r} {problem}"
+                return f"the {SINGULAR[field]} of task {hid!r} {problem}"
     return "the records cannot be pickled"
