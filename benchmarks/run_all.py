@@ -363,10 +363,10 @@ def scaling_targets(
 
 
 def matrix_targets(matrix: Matrix, quick: bool) -> list[Target]:
-    """The targets judged on the matrix; the chain's scaling and memory are reported."""
+    """The targets judged on the matrix: scaling and memory of both cases, and the peers."""
     small, large = (1_000, 10_000) if quick else (100_000, 1_000_000)
     targets = scaling_targets(matrix, "fan", small, large, judged=not quick)
-    targets += scaling_targets(matrix, "chain", small, large, judged=False)
+    targets += scaling_targets(matrix, "chain", small, large, judged=not quick)
     targets += peer_targets(matrix, "dask", 10_000, 30, "Dask threads (dask.delayed)", True)
     targets += peer_targets(
         matrix, "dask-graph", 10_000, 30, "Dask threads, graph dict (for reference)", False

@@ -59,6 +59,7 @@ class TaskHandle:
         "_args",
         "_attempts",
         "_dependents",
+        "_deps",
         "_error",
         "_exec",
         "_finished_at",
@@ -70,7 +71,6 @@ class TaskHandle:
         "_task",
         "_value",
         "_x",
-        "deps",
         "id",
     )
 
@@ -88,7 +88,11 @@ class TaskHandle:
         self._args = args
         self._kwargs = kwargs
         self._lane = lane
-        self.deps = deps
+        # One dependency is kept bare, like one dependent: a chain's million 1-tuples
+        # would otherwise stay alive for nothing.
+        self._deps: TaskHandle | tuple[TaskHandle, ...] | None = (
+            (deps[0] if len(deps) == 1 else deps) if deps else None
+        )
         self._status = _PENDING
         self._attempts = 0
         self._pending = 0
@@ -145,7 +149,18 @@ class TaskHandle:
         x = self._x
         return x is not None and x.cancel_requested
 
+    def _set_deps(self, deps: tuple[TaskHandle, ...]) -> None:
+        self._deps = (deps[0] if len(deps) == 1 else deps) if deps else None
+
     # -- read side ---------------------------------------------------------------------
+    @property
+    def deps(self) -> tuple[TaskHandle, ...]:
+        """The handles this one depends on, in the order they were given."""
+        deps = self._deps
+        if deps is None:
+            return ()
+        return deps if isinstance(deps, tuple) else (deps,)
+
     @property
     def name(self) -> str:
         """The task's name (several handles may share it; ``id`` is unique)."""

@@ -230,7 +230,7 @@ class TaskRunner:
                 raise CycleError(f"depending {handle.id!r} on {dep.id!r} closes a cycle: {cycle}")
         if handle._status is READY:
             handle._status = PENDING  # leaves the ready deque lazily: _pump skips it
-        handle.deps = handle.deps + depends_on
+        handle._set_deps(handle.deps + depends_on)
         for dep in depends_on:
             self._link(handle, dep)
         if handle._pending == 0:
@@ -260,8 +260,13 @@ class TaskRunner:
     def _results(self) -> dict[str, TaskResult]:
         # Building a million results creates no reference cycles, yet the allocations would
         # trigger full collections that rescan every handle: pause the collector meanwhile.
+        # A copy of the handles dict has its final size at once: filling it never resizes
+        # (a growing dict briefly holds its old and new tables at the peak of a big run).
         with _gc_paused():
-            return {hid: h.get_result() for hid, h in self._handles.items()}
+            results: dict[str, Any] = self._handles.copy()
+            for hid, handle in results.items():
+                results[hid] = handle.get_result()
+            return results
 
     async def serve(self) -> None:
         """Run tasks as they are submitted, from any thread, until `stop` is called.
@@ -465,6 +470,7 @@ class TaskRunner:
         if n >= 0:
             self._name_counts[name] = n + 1
         if record is not None:  # resumed: completed earlier with the same arguments
+            handle._args, handle._kwargs = (), _NO_KWARGS  # it will not run
             handle._status, handle._value = COMPLETED, record["value"]
             handle._attempts = record["attempts"]
             handle._started_at, handle._finished_at = record["started_at"], record["finished_at"]
@@ -670,10 +676,13 @@ class TaskRunner:
             h._status, h._value, h._error = status, value, error
             h._finished_at = _now()
             h._exec = None
+            h._args, h._kwargs = (), _NO_KWARGS  # it never runs again: let them go
             self._unfinished -= 1
             x = h._x
-            if x is not None and x.waiters is not None:
-                h._wake()
+            if x is not None:
+                x.payload = None
+                if x.waiters is not None:
+                    h._wake()
             journal = self._journal
             if journal is not None:
                 journal.finished.append(h)
