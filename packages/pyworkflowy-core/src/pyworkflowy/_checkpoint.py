@@ -86,10 +86,13 @@ class RecordBatch(Mapping[str, Record]):
     parallel lists, which is how the shipped checkpointers read a batch.
     """
 
-    __slots__ = ("_columns", "_index", "_source")
+    __slots__ = ("_columns", "_index", "_source", "checked")
 
-    def __init__(self, source: Callable[[], RecordColumns]) -> None:
+    def __init__(self, source: Callable[[], RecordColumns], *, checked: bool = False) -> None:
         self._source = source
+        #: the columns are known to be well-formed (the runner's batches are), so a
+        #: checkpointer need not check their types again
+        self.checked = checked
         self._columns: RecordColumns | None = None
         self._index: dict[str, int] | None = None
 

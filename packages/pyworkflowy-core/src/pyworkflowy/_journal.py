@@ -216,7 +216,9 @@ class Journal:
             self._fresh = False
         if removed and finished:  # a re-run that finished is written afresh, not dropped
             removed = removed.difference([h.id for h in finished])
-        self.checkpointer.save(RecordBatch(partial(_columns, finished)), list(removed))
+        self.checkpointer.save(
+            RecordBatch(partial(_columns, finished), checked=True), list(removed)
+        )
         self.finished, self._removed = [], set()
         self._last_save = time.monotonic()
 

@@ -145,7 +145,12 @@ def _squeeze(column: list[Any], kinds: tuple[type, ...]) -> Any:
     Only for entries of exactly the types in ``kinds``, among which equality keeps the
     type (``1 == 1.0 == True`` must not merge an int, a float and a bool).
     """
-    if column and type(column[0]) in kinds and column.count(column[0]) == len(column):
+    if (
+        column
+        and type(column[0]) in kinds
+        and column.count(column[0]) == len(column)
+        and len(set(map(type, column))) == 1  # True == 1, yet it must stay a bool
+    ):
         return {"all": column[0]}
     return column
 
@@ -240,6 +245,8 @@ class JSONCheckpointer(FileCheckpointer):
             return _ENCODER.encode(document).encode("ascii")
         except KeyError as exc:
             problem = f"unknown task status {exc.args[0]!r}"
+        except OverflowError as exc:  # a timestamp too large for a float
+            problem = f"a start or finish time is out of range ({exc})"
         except (TypeError, ValueError, RecursionError):
             problem = column_problem(columns)
         raise CheckpointError(f"cannot write the checkpoint {str(self.path)!r}: {problem}")

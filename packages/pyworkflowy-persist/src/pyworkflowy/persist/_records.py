@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from pyworkflowy import CheckpointError, RecordColumns
+from pyworkflowy import CheckpointError, RecordBatch, RecordColumns
 
 __all__ = [
     "FIELDS",
@@ -60,15 +60,54 @@ def check_version(version: object, where: str) -> None:
 
 
 def columns_of(records: Mapping[str, Record], where: str) -> RecordColumns:
-    """The columns of what ``save()`` was given; `CheckpointError` if a record lacks a field."""
+    """The columns of what ``save()`` was given, or `CheckpointError` naming what is wrong.
+
+    The runner's batches are well-formed by construction; anything else is checked like a
+    file being loaded, so that a record ``save()`` accepts always loads back.
+    """
+    if isinstance(records, RecordBatch) and records.checked:
+        return records.columns()
     try:
-        return RecordColumns.of(records)
+        columns = RecordColumns.of(records)
     except KeyError as exc:
         raise CheckpointError(f"cannot write {where}: {exc.args[0]}") from None
+    lengths = {len(column) for column in columns}
+    if len(lengths) > 1:
+        raise CheckpointError(f"cannot write {where}: its columns differ in length")
+    problem = _type_problem(columns)
+    if problem is not None:
+        field, i, expected = problem
+        value = columns[FIELDS.index(field)][i]
+        raise CheckpointError(
+            f"cannot write {where}: the {SINGULAR[field]} of task {columns.ids[i]!r} is "
+            f"{value!r:.80}, not {expected}"
+        )
+    return columns
 
 
-def _every(items: list[Any], kinds: tuple[type, ...]) -> bool:
-    return all(type(item) in kinds for item in items)
+_NONE = type(None)
+_KINDS: tuple[tuple[str, tuple[type, ...], str], ...] = (
+    ("ids", (str,), "a str"),
+    ("names", (str,), "a str"),
+    ("errors", (str, _NONE), "a str or None"),
+    ("attempts", (int,), "an int"),
+    ("started_at", (float, int, _NONE), "a float or None"),
+    ("finished_at", (float, int, _NONE), "a float or None"),
+    ("fingerprints", (str,), "a str"),
+)
+
+
+def _type_problem(columns: RecordColumns) -> tuple[str, int, str] | None:
+    """``(field, index, what it should be)`` of the first ill-typed entry, or None."""
+    for field, kinds, expected in _KINDS:
+        column = columns[FIELDS.index(field)]
+        if not all(type(item) in kinds for item in column):
+            return field, next(i for i, x in enumerate(column) if type(x) not in kinds), expected
+    statuses = columns.statuses
+    if not STATUSES.issuperset(statuses):
+        i = next(i for i, status in enumerate(statuses) if status not in STATUSES)
+        return "statuses", i, "one of " + ", ".join(sorted(STATUSES))
+    return None
 
 
 def check_columns(segment: object, where: str) -> RecordColumns:
@@ -89,24 +128,13 @@ def check_columns(segment: object, where: str) -> RecordColumns:
                 f"{where} is malformed: the {field} of a segment are not a list of one entry "
                 f"per id ({n} ids)"
             )
-    checks = (
-        ("ids", columns.ids, (str,)),
-        ("names", columns.names, (str,)),
-        ("errors", columns.errors, (str, type(None))),
-        ("attempts", columns.attempts, (int,)),
-        ("started_at", columns.started_at, (float, int, type(None))),
-        ("finished_at", columns.finished_at, (float, int, type(None))),
-        ("fingerprints", columns.fingerprints, (str,)),
-    )
-    for field, column, kinds in checks:
-        if not _every(column, kinds):
-            bad = next(item for item in column if type(item) not in kinds)
-            raise CheckpointError(
-                f"{where} is malformed: the {field} of a segment hold {bad!r:.80}"
-            )
-    if not STATUSES.issuperset(columns.statuses):
-        bad = next(status for status in columns.statuses if status not in STATUSES)
-        raise CheckpointError(f"{where} is malformed: unknown task status {bad!r:.80}")
+    problem = _type_problem(columns)
+    if problem is not None:
+        field, i, _ = problem
+        bad = columns[FIELDS.index(field)][i]
+        if field == "statuses":
+            raise CheckpointError(f"{where} is malformed: unknown task status {bad!r:.80}")
+        raise CheckpointError(f"{where} is malformed: the {field} of a segment hold {bad!r:.80}")
     return columns
 
 
