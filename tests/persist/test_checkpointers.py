@@ -220,6 +220,31 @@ def test_sqlite_database_is_in_wal_mode(tmp_path: Path, record: Record) -> None:
     assert sql(path, "PRAGMA journal_mode") == [("wal",)]
 
 
+def test_sqlite_makes_a_new_database_with_small_pages(tmp_path: Path, record: Record) -> None:
+    path = tmp_path / "s.db"
+    checkpointer = SQLiteCheckpointer(path)
+    checkpointer.save({"a#0": record()})
+    checkpointer.close()
+    assert sql(path, "PRAGMA page_size") == [(1024,)]
+
+
+@pytest.mark.parametrize(("level", "code"), [("NORMAL", 1), ("FULL", 2)])
+def test_sqlite_reopened_database_saves_at_the_chosen_level(
+    tmp_path: Path, record: Record, level: str, code: int
+) -> None:
+    path = tmp_path / "s.db"
+    first = SQLiteCheckpointer(path)
+    first.save({"a#0": record()})
+    first.close()
+    again = SQLiteCheckpointer(path, synchronous=level)
+    again.save({"b#0": record()})
+    conn = again._conn
+    assert conn is not None
+    assert conn.execute("PRAGMA synchronous").fetchone() == (code,)
+    again.close()
+    assert sorted(SQLiteCheckpointer(path).load()) == ["a#0", "b#0"]
+
+
 def test_sqlite_synchronous_defaults_to_normal(tmp_path: Path) -> None:
     checkpointer = SQLiteCheckpointer(tmp_path / "s.db")
     checkpointer.clear()

@@ -5,9 +5,11 @@ ones, so its cost follows the size of the batch, not of the whole run. Values ar
 stored as JSON text (the same rules as `JSONCheckpointer`; loading runs no code).
 
 Durability: with ``synchronous="NORMAL"`` (the default) a committed save survives the
-process being killed, but a power loss or OS crash may undo the last few saves (the
-database itself stays intact). ``synchronous="FULL"`` syncs the disk on every save and
-survives those too, at the cost of one fsync per save.
+process being killed, but a power loss or OS crash may undo the saves made since SQLite
+last copied its write-ahead log into the database (every 1,000 pages, and on close); the
+database stays readable, and one created just before the crash reads as empty.
+``synchronous="FULL"`` syncs the disk on every save and survives those too, at the cost of
+one fsync per save.
 """
 
 from __future__ import annotations
