@@ -245,7 +245,7 @@ _GET_ERROR = attrgetter("_error")
 _GET_EXTRA = attrgetter("_x")
 _GET_STATUS = attrgetter("_status")
 _GET_VALUE = attrgetter("_value")
-_GET_NAME = attrgetter("_task.name")
+_GET_TASK = attrgetter("_task")
 _GET_ATTEMPTS = attrgetter("_attempts")
 _GET_STARTED = attrgetter("_started_at")
 _GET_FINISHED = attrgetter("_finished_at")
@@ -261,10 +261,19 @@ def _columns(handles: list[TaskHandle]) -> RecordColumns:
         digests = [(x.fingerprint if x is not None else None) or _NO_ARGS for x in extras]
     else:
         digests = [_NO_ARGS] * len(handles)
+    n = len(handles)
+    tasks = list(map(_GET_TASK, handles))
+    one_task = tasks and tasks.count(tasks[0]) == n  # count() compares by identity first
+    names = [tasks[0].name] * n if one_task else [t.name for t in tasks]
+    ends: list[TaskStatus] = list(map(_GET_STATUS, handles))
+    if ends and ends.count(TaskStatus.COMPLETED) == n:
+        statuses = ["completed"] * n
+    else:
+        statuses = list(map(_STATUS_TEXT.__getitem__, ends))
     return RecordColumns(
         ids=[h.id for h in handles],
-        names=list(map(_GET_NAME, handles)),
-        statuses=list(map(_STATUS_TEXT.__getitem__, map(_GET_STATUS, handles))),
+        names=names,
+        statuses=statuses,
         values=list(map(_GET_VALUE, handles)),  # None unless completed
         errors=errors,
         attempts=list(map(_GET_ATTEMPTS, handles)),

@@ -139,17 +139,18 @@ def _pack_times(times: list[float | None]) -> str:
     return base64.b64encode(packed.tobytes()).decode("ascii")
 
 
-def _squeeze(column: list[Any], kinds: tuple[type, ...]) -> Any:
+def _squeeze(column: list[Any], kinds: tuple[type, ...], *, exact: bool = False) -> Any:
     """``{"all": v}`` for a column whose entries all equal ``v``, else the column itself.
 
-    Only for entries of exactly the types in ``kinds``, among which equality keeps the
-    type (``1 == 1.0 == True`` must not merge an int, a float and a bool).
+    Only for entries of the types in ``kinds``, among which equality keeps the type. A
+    column whose types `columns_of` has checked needs no more; ``exact`` checks that every
+    entry has the type of the first (``True == 1``, yet a bool must stay a bool).
     """
     if (
         column
         and type(column[0]) in kinds
         and column.count(column[0]) == len(column)
-        and len(set(map(type, column))) == 1  # True == 1, yet it must stay a bool
+        and (not exact or len(set(map(type, column))) == 1)
     ):
         return {"all": column[0]}
     return column
@@ -227,15 +228,20 @@ class JSONCheckpointer(FileCheckpointer):
         check_json(value, what)
 
     def _encode_segment(self, columns: RecordColumns) -> bytes:
+        names = columns.names
         table: dict[str, int] = {}
         try:
-            indexes = [table.setdefault(name, len(table)) for name in columns.names]
+            if names and names.count(names[0]) == len(names):  # one task's batch: no loop
+                table[names[0]] = 0
+                indexes: Any = {"all": 0}
+            else:
+                indexes = _squeeze([table.setdefault(name, len(table)) for name in names], (int,))
             document = {
                 "ids": columns.ids,
                 "names": list(table),
-                "name": _squeeze(indexes, (int,)),
+                "name": indexes,
                 "status": "".join(map(_CODES.__getitem__, columns.statuses)),
-                "values": _squeeze(columns.values, _NONE),
+                "values": _squeeze(columns.values, _NONE, exact=True),  # never type-checked
                 "errors": _squeeze(columns.errors, _NONE),
                 "attempts": _squeeze(columns.attempts, (int,)),
                 "started_at": _pack_times(columns.started_at),
