@@ -30,7 +30,6 @@ from ._errors import (
 )
 from ._graph import path_between
 from ._handle import TaskHandle
-from ._journal import Journal
 from ._task import Task
 from ._types import ON_TASK_ERROR, TaskResult, TaskStatus
 from ._types import TERMINAL as _TERMINAL
@@ -38,6 +37,8 @@ from ._types import TERMINAL as _TERMINAL
 if TYPE_CHECKING:
     import asyncio
     from contextvars import Token
+
+    from ._journal import Journal
 
 __all__ = ["TaskRunner"]
 
@@ -107,11 +108,11 @@ class TaskRunner:
             )
         if checkpoint_path is not None:
             checkpointer = _checkpointer_for_path(checkpoint_path)
-        self._journal = (
-            None
-            if checkpointer is None
-            else Journal(checkpointer, float(checkpoint_interval), None)
-        )
+        self._journal: Journal | None = None
+        if checkpointer is not None:
+            from ._journal import Journal  # imported on first use: most runs never need it
+
+            self._journal = Journal(checkpointer, float(checkpoint_interval), None)
         self.max_workers = max_workers
         self.backend = backend
         self.on_task_error = on_task_error
@@ -370,6 +371,8 @@ class TaskRunner:
         else:
             checkpointer = _checkpointer_for_path(path_or_checkpointer)
         runner = cls(checkpointer=checkpointer, **kwargs)
+        from ._journal import Journal
+
         runner._journal = Journal.resume(checkpointer, runner.checkpoint_interval)
         return runner
 
