@@ -500,3 +500,37 @@ def test_dependent_of_task_cancelled_while_running_follows_its_policy() -> None:
     assert dep.status is TaskStatus.CANCELLED
     assert dependent.status is TaskStatus.SKIPPED
     assert calls == []
+
+
+@pytest.mark.timeout(30)
+def test_cancel_of_a_thread_task_still_waiting_for_a_pool_thread_ends_it_cancelled() -> None:
+    # The thread and asyncio lanes share one pool of max_workers threads: with one thread
+    # busy in a sync asyncio-lane body, a started thread-lane task waits in the pool queue.
+    busy, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    @task
+    def occupy() -> None:
+        busy.set()
+        release.wait(EVENT_WAIT)
+
+    @task(backend="thread")
+    def queued() -> None:
+        ran.append("queued")
+
+    with TaskRunner(max_workers=1) as runner:
+        first = runner.submit(occupy)
+        waiting = runner.submit(queued)
+
+        async def cancel_while_queued() -> None:
+            assert await wait_in_thread(busy)
+            assert waiting.status is TaskStatus.RUNNING  # started, but no thread is free
+            waiting.cancel()
+            release.set()
+
+        run_with(runner, cancel_while_queued)
+
+    assert first.status is TaskStatus.COMPLETED
+    assert waiting.status is TaskStatus.CANCELLED
+    assert isinstance(waiting.exception(), TaskCancelledError)
+    assert ran == []

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
 
 import pytest
 from pyworkflowy import TaskRunner, TaskStatus, TaskTimeoutError, current_task, task
@@ -211,3 +214,40 @@ def test_value_returned_by_an_abandoned_sync_task_is_ignored() -> None:
 
     assert handle.status is TaskStatus.FAILED
     assert isinstance(handle.exception(), TaskTimeoutError)
+
+
+class HeldPool:
+    """A stand-in thread pool: each job counts as taken by a thread, and runs when told."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        self.jobs.append((fn, args))
+        future: Future[Any] = Future()
+        future.set_running_or_notify_cancel()  # a thread has it: cancel() cannot take
+        return future
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        pass
+
+
+def test_a_thread_body_that_starts_after_its_attempt_timed_out_gets_its_arguments() -> None:
+    # A pool thread may take a job just as its attempt times out; the handle has let go of
+    # its arguments by the time the body starts, so the backend must hand them over itself.
+    calls: list[str] = []
+
+    @task(backend="thread", timeout=0.01)
+    def fetch(path: str = "/default/path") -> None:
+        calls.append(path)
+
+    pool = HeldPool()
+    with TaskRunner(on_task_error="continue") as runner:
+        runner._threads._pool = pool  # type: ignore[assignment]
+        handle = runner.submit(fetch, "/only/this/one")
+        runner.run()
+        assert handle.status is TaskStatus.FAILED
+        assert isinstance(handle.exception(), TaskTimeoutError)
+        ((job, args),) = pool.jobs
+        job(*args)  # the thread gets to the body only now
+    assert calls == ["/only/this/one"]

@@ -11,6 +11,7 @@ before any later task starts when ``checkpoint_interval=0``.
 from __future__ import annotations
 
 import base64
+import enum
 import io
 import json
 import pickle
@@ -34,6 +35,7 @@ from pyworkflowy import (
 from pyworkflowy.persist import JSONCheckpointer, PickleCheckpointer, SQLiteCheckpointer
 from pyworkflowy.persist._files import MAX_SEGMENTS
 
+EVENT_WAIT = 10.0  # seconds: only reached if the library hangs
 Make = Callable[[], Checkpointer]
 Record = Callable[..., dict[str, Any]]
 Records = dict[str, dict[str, Any]]
@@ -703,3 +705,98 @@ def test_json_refuses_a_timestamp_too_large_for_a_float(tmp_path: Path, record: 
     with pytest.raises(CheckpointError, match="out of range"):
         writer.save({"far#0": record(started_at=10**400)})
     assert reload("json", tmp_path) == {"kept#0": record()}
+
+
+# -- names, keys and errors of unusual types -----------------------------------------------
+
+
+class Step(enum.StrEnum):
+    SCALE = "scale"
+
+
+@pytest.mark.parametrize("suffix", [".json", ".pkl", ".db"])
+def test_a_str_enum_task_name_and_key_are_stored_as_plain_text(tmp_path: Path, suffix: str) -> None:
+    ran: list[int] = []
+
+    @task(name=Step.SCALE)
+    def scale(n: int) -> int:
+        ran.append(n)
+        return n * 2
+
+    path = tmp_path / f"run{suffix}"
+    with TaskRunner(checkpoint_path=path) as runner:
+        keyed = runner.submit(scale, 1, key=Step.SCALE)
+        unkeyed = runner.submit(scale, 2)
+        runner.run()
+    assert (type(keyed.id), type(scale.name)) == (str, str)
+    ran.clear()
+    with TaskRunner.resume(path) as runner:
+        again = [runner.submit(scale, 1, key=Step.SCALE), runner.submit(scale, 2)]
+        runner.run()
+    assert [h.result() for h in again] == [2, 4]
+    assert ran == []  # both came from the checkpoint
+    assert {h.id for h in again} == {keyed.id, unkeyed.id}
+
+
+class Problems(Exception):
+    """An exception that is false when it holds no problems (it has a length)."""
+
+    def __init__(self, message: str, problems: Collection[str] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
+
+    def __len__(self) -> int:
+        return len(self.problems)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".pkl", ".db"])
+def test_an_exception_that_is_false_is_stored_as_its_text(tmp_path: Path, suffix: str) -> None:
+    @task(name="check")
+    def check() -> None:
+        raise Problems("bad input")
+
+    @task(name="work")
+    def work(n: int) -> int:
+        return n
+
+    path = tmp_path / f"run{suffix}"
+    with TaskRunner(checkpoint_path=path, checkpoint_interval=0, on_task_error="continue") as r:
+        r.submit(check)
+        r.map(work, range(3))
+        r.run()
+    loaded = KINDS[{".json": "json", ".pkl": "pickle", ".db": "sqlite"}[suffix]][0](path).load()
+    assert loaded["check#0"]["error"] == "Problems: bad input"
+    assert sorted(loaded) == ["check#0", "work#0", "work#1", "work#2"]
+
+
+def test_an_id_forgotten_and_submitted_again_is_saved_once_with_its_last_record() -> None:
+    batches: list[list[str]] = []
+
+    class Batches(Checkpointer):
+        def save(self, records: Mapping[str, Any], removed: Collection[str] = ()) -> None:
+            batches.append(list(records))
+            self.last = {hid: record["value"] for hid, record in records.items()}
+
+        def load(self) -> Records:
+            return {}
+
+    @task(name="job")
+    def job(n: int) -> int:
+        return n
+
+    store = Batches()
+    with TaskRunner(checkpointer=store, checkpoint_interval=60) as runner:
+        runner.start()  # serving, as under a scheduler: no run() ends to write a batch
+        runner.submit(job, 0, key="first").result(timeout=EVENT_WAIT)  # written at once
+        for n in (1, 2, 3):  # these wait for the interval, or for stop()
+            handle = runner.submit(job, n, key="daily")
+            handle.result(timeout=EVENT_WAIT)
+            runner.forget(handle)
+        runner.stop()
+    assert batches == [["first"], ["daily"]]
+    assert store.last == {"daily": 3}
+
+
+def test_a_record_that_is_not_a_dict_is_refused_naming_its_type(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match=r"the record of 'a#0' is a NoneType, not a dict"):
+        JSONCheckpointer(tmp_path / "s.json").save({"a#0": None})  # type: ignore[dict-item]

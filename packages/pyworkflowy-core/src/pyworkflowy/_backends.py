@@ -17,10 +17,12 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from ._context import _current_task
+from ._errors import TaskCancelledError
 from ._types import TaskContext
 
 if TYPE_CHECKING:
     import asyncio
+    from collections.abc import Callable
     from concurrent.futures import Future, ThreadPoolExecutor
 
     from ._handle import TaskHandle
@@ -55,7 +57,11 @@ class ExecutionBackend:
         return None
 
     def start(self, handle: TaskHandle, attempt: int) -> None:
-        """Begin running ``handle``'s body; report through ``runner._settle`` later."""
+        """Begin running ``handle``'s body; report through ``runner._settle`` later.
+
+        Take the arguments (``handle._args``, ``handle._kwargs``) here: a handle that
+        ends, a timed-out attempt's included, lets go of them.
+        """
         raise NotImplementedError
 
     def stop(self, handle: TaskHandle) -> None:
@@ -98,16 +104,31 @@ class ThreadBackend(ExecutionBackend):
             )
         loop = self._loop
         assert loop is not None, "bind() comes before start()"
-        handle._exec = pool.submit(self._call, handle, attempt, loop)
+        # The arguments are taken now: a handle that ends (a timeout) lets go of its own.
+        call = (handle._task.fn, handle._args, handle._kwargs)
+        handle._exec = pool.submit(self._call, handle, attempt, loop, call)
 
-    def _call(self, handle: TaskHandle, attempt: int, loop: asyncio.AbstractEventLoop) -> None:
+    def _call(
+        self,
+        handle: TaskHandle,
+        attempt: int,
+        loop: asyncio.AbstractEventLoop,
+        call: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]],
+    ) -> None:
+        fn, args, kwargs = call
         token = _current_task.set(TaskContext(handle, attempt))
         try:
-            outcome = (handle, attempt, True, handle._task.fn(*handle._args, **handle._kwargs))
+            outcome = (handle, attempt, True, fn(*args, **kwargs))
         except BaseException as exc:  # reported to the handle, never lost
             outcome = (handle, attempt, False, exc)
         finally:
             _current_task.reset(token)
+        self._report(loop, outcome)
+
+    def _report(
+        self, loop: asyncio.AbstractEventLoop, outcome: tuple[TaskHandle, int, bool, Any]
+    ) -> None:
+        """Hand an outcome to the loop, waking it once per batch (from any thread)."""
         if loop is not self._loop:
             return  # that run has ended; the handle was settled when it timed out
         self._done.append(outcome)
@@ -125,8 +146,12 @@ class ThreadBackend(ExecutionBackend):
 
     def stop(self, handle: TaskHandle) -> None:
         future: Future[None] | None = handle._exec
-        if future is not None:
-            future.cancel()  # only takes if the body has not started; the flag does the rest
+        # cancel() only takes while the call waits for a thread (the pool is shared by the
+        # thread and asyncio lanes); then the body never runs and this reports the attempt.
+        # A running body is told by its cancel flag instead.
+        if future is not None and future.cancel() and self._loop is not None:
+            error = TaskCancelledError(f"task {handle.id!r} was cancelled before it ran")
+            self._report(self._loop, (handle, handle._attempts, False, error))
 
     def shutdown(self, wait: bool = True) -> None:
         pool, self._pool = self._pool, None
@@ -156,14 +181,18 @@ class AsyncioBackend(ExecutionBackend):
         if handle._task.is_async:
             loop = self._loop
             assert loop is not None
-            handle._exec = loop.create_task(self._run(handle, attempt))
+            handle._exec = loop.create_task(
+                self._run(handle, attempt, handle._args, handle._kwargs)
+            )
         else:
             self._threads.start(handle, attempt)
 
-    async def _run(self, handle: TaskHandle, attempt: int) -> None:
+    async def _run(
+        self, handle: TaskHandle, attempt: int, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
         _current_task.set(TaskContext(handle, attempt))  # this asyncio task's own context
         try:
-            value = await handle._task.fn(*handle._args, **handle._kwargs)
+            value = await handle._task.fn(*args, **kwargs)
         except BaseException as exc:  # CancelledError included: the runner asked for it
             self.runner._settle(handle, attempt, False, exc)
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):

@@ -45,7 +45,8 @@ class RecordColumns(NamedTuple):
     def of(cls, records: Mapping[str, Record]) -> RecordColumns:
         """The columns of any mapping of records (a `RecordBatch` gives its own).
 
-        Raises ``KeyError`` naming the field a record lacks.
+        Raises ``KeyError`` naming the field a record lacks, ``TypeError`` for a record
+        that is not a mapping.
         """
         if isinstance(records, RecordBatch):
             return records.columns()
@@ -73,9 +74,11 @@ _FIELDS = ("name", "status", "value", "error", "attempts", "started_at", "finish
 
 
 def _fields(hid: str, record: Record) -> tuple[Any, ...]:
+    if not isinstance(record, Mapping):
+        raise TypeError(f"the record of {hid!r} is a {type(record).__name__}, not a dict")
     try:
         return (*(record[field] for field in _FIELDS), record["fingerprint"])
-    except (KeyError, TypeError) as exc:
+    except KeyError as exc:
         raise KeyError(f"the record of {hid!r} has no {exc} field") from None
 
 

@@ -115,6 +115,8 @@ class Journal:
         #: True while finished records wait for a write that must precede new starts
         #: (interval 0), so a crash re-runs at most the tasks that were in flight.
         self.holding = False
+        #: an id may be in `finished` twice (a handle forgotten, its id submitted again)
+        self.repeats = False
         self.run_completed = False  # set by the runner once a run has ended normally
 
     @classmethod
@@ -214,12 +216,21 @@ class Journal:
         if self._fresh:
             self.checkpointer.clear()
             self._fresh = False
+        if self.repeats:  # an id forgotten and submitted again: its last record counts
+            finished = list({h.id: h for h in finished}.values())
         if removed and finished:  # a re-run that finished is written afresh, not dropped
             removed = removed.difference([h.id for h in finished])
-        self.checkpointer.save(
-            RecordBatch(partial(_columns, finished), checked=True), list(removed)
-        )
-        self.finished, self._removed = [], set()
+        # Taken before the write, so that handles finishing meanwhile (a shutdown from
+        # another thread) go to the next batch instead of changing this one.
+        self.finished, self._removed, self.repeats = [], set(), False
+        try:
+            self.checkpointer.save(
+                RecordBatch(partial(_columns, finished), checked=True), list(removed)
+            )
+        except BaseException:
+            self.finished[:0] = finished  # still pending: retried by the next write
+            self._removed |= removed
+            raise
         self._last_save = time.monotonic()
 
     def close(self) -> None:
@@ -253,15 +264,15 @@ _GET_FINISHED = attrgetter("_finished_at")
 
 def _columns(handles: list[TaskHandle]) -> RecordColumns:
     """The records of finished handles, column by column (C-level loops where possible)."""
+    n = len(handles)
     errors: list[Any] = list(map(_GET_ERROR, handles))
-    if any(errors):
+    if errors.count(None) != n:  # not any(): an exception may be false (an empty group)
         errors = [None if e is None else f"{type(e).__name__}: {e}" for e in errors]
     extras = list(map(_GET_EXTRA, handles))
-    if any(extras):
+    if extras.count(None) != n:
         digests = [(x.fingerprint if x is not None else None) or _NO_ARGS for x in extras]
     else:
         digests = [_NO_ARGS] * len(handles)
-    n = len(handles)
     tasks = list(map(_GET_TASK, handles))
     one_task = tasks and tasks.count(tasks[0]) == n  # count() compares by identity first
     names = [tasks[0].name] * n if one_task else [t.name for t in tasks]

@@ -158,6 +158,8 @@ class TaskRunner:
             self._check_own(handle, "forget")
             if handle._status in _TERMINAL and self._handles.get(handle.id) is handle:
                 del self._handles[handle.id]
+                if self._journal is not None:
+                    self._journal.repeats = True  # its id may be submitted and finish again
 
     def submit(
         self,
@@ -449,7 +451,7 @@ class TaskRunner:
         elif not isinstance(key, str) or not key:
             raise ValueError(f"key must be a non-empty string, got {key!r}")
         else:
-            handle_id = key
+            handle_id = str.__str__(key)  # a plain str, even from a StrEnum or other subclass
         if handle_id in self._handles:
             raise ValueError(
                 f"handle id {handle_id!r} is already used in this runner; pass a unique key="

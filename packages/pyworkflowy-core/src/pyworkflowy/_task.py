@@ -104,6 +104,8 @@ class Task:
             name = derive_name(fn)
         elif not isinstance(name, str) or not name:
             raise ValueError(f"name must be a non-empty string, got {name!r}")
+        else:
+            name = str.__str__(name)  # a plain str, even from a StrEnum or other subclass
         where = f"task {name!r}"
         if retries is not None and max_attempts is not None:
             raise ValueError(

@@ -65,15 +65,14 @@ def columns_of(records: Mapping[str, Record], where: str) -> RecordColumns:
     The runner's batches are well-formed by construction; anything else is checked like a
     file being loaded, so that a record ``save()`` accepts always loads back.
     """
-    if isinstance(records, RecordBatch) and records.checked:
-        return records.columns()
     try:
         columns = RecordColumns.of(records)
-    except KeyError as exc:
+    except (KeyError, TypeError) as exc:
         raise CheckpointError(f"cannot write {where}: {exc.args[0]}") from None
-    lengths = {len(column) for column in columns}
-    if len(lengths) > 1:
+    if len({len(column) for column in columns}) > 1:
         raise CheckpointError(f"cannot write {where}: its columns differ in length")
+    if isinstance(records, RecordBatch) and records.checked:
+        return columns
     problem = _type_problem(columns)
     if problem is not None:
         field, i, expected = problem
