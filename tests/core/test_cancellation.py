@@ -18,6 +18,7 @@ from pyworkflowy import (
     TaskHandle,
     TaskRunner,
     TaskStatus,
+    TaskTimeoutError,
     current_task,
     task,
 )
@@ -504,13 +505,13 @@ def test_dependent_of_task_cancelled_while_running_follows_its_policy() -> None:
 
 @pytest.mark.timeout(30)
 def test_cancel_of_a_thread_task_still_waiting_for_a_pool_thread_ends_it_cancelled() -> None:
-    # The thread and asyncio lanes share one pool of max_workers threads: with one thread
-    # busy in a sync asyncio-lane body, a started thread-lane task waits in the pool queue.
+    # A body abandoned at its timeout keeps its pool thread until it returns; with
+    # max_workers=1, the task started after it waits in the pool queue for that thread.
     busy, release = threading.Event(), threading.Event()
     ran: list[str] = []
 
-    @task
-    def occupy() -> None:
+    @task(backend="thread", timeout=0.05)
+    def stuck() -> None:
         busy.set()
         release.wait(EVENT_WAIT)
 
@@ -518,19 +519,20 @@ def test_cancel_of_a_thread_task_still_waiting_for_a_pool_thread_ends_it_cancell
     def queued() -> None:
         ran.append("queued")
 
-    with TaskRunner(max_workers=1) as runner:
-        first = runner.submit(occupy)
+    with TaskRunner(max_workers=1, on_task_error="continue") as runner:
+        first = runner.submit(stuck)
         waiting = runner.submit(queued)
 
         async def cancel_while_queued() -> None:
             assert await wait_in_thread(busy)
+            with pytest.raises(TaskTimeoutError):
+                await first  # abandoned: its slot goes to `queued`, its thread does not
             assert waiting.status is TaskStatus.RUNNING  # started, but no thread is free
             waiting.cancel()
             release.set()
 
         run_with(runner, cancel_while_queued)
 
-    assert first.status is TaskStatus.COMPLETED
     assert waiting.status is TaskStatus.CANCELLED
     assert isinstance(waiting.exception(), TaskCancelledError)
     assert ran == []

@@ -157,3 +157,31 @@ def test_with_restores_the_outer_runner_when_the_block_raises() -> None:
         with pytest.raises(KeyError), TaskRunner():
             raise KeyError("inside")
         assert get_current_runner() is outer
+
+
+@pytest.mark.parametrize(("is_async", "backend"), PLACES)
+def test_task_submit_inside_a_body_finds_the_runner_running_it(
+    is_async: bool, backend: str
+) -> None:
+    @task
+    def child() -> str:
+        return "child"
+
+    def spawn() -> TaskHandle:
+        return child.submit()  # no runner=: the runner running this body is found
+
+    if is_async:
+
+        async def spawn_async() -> TaskHandle:
+            return spawn()
+
+        parent = Task(spawn_async, backend=backend)
+    else:
+        parent = Task(spawn, backend=backend)
+    with TaskRunner() as runner:
+        handle = parent.submit()
+        runner.run()
+        spawned = handle.result()
+
+    assert spawned.result() == "child"
+    assert get_current_runner() is None

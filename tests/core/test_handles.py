@@ -443,3 +443,25 @@ def test_task_status_is_a_str_enum_with_the_eight_statuses() -> None:
 def test_task_status_compares_equal_to_its_string() -> None:
     assert TaskStatus.COMPLETED == "completed"
     assert f"{TaskStatus.FAILED}" == "failed"
+
+
+@pytest.mark.timeout(30)
+def test_an_await_abandoned_on_a_closed_event_loop_does_not_stop_the_run_finishing() -> None:
+    # Awaiting a handle registers a waiter on that loop; the loop may be closed by the time
+    # the handle finishes. Waking it must not break the run (it hung on "loop is closed").
+    with TaskRunner() as runner:
+        first = runner.submit(double, 2)
+        second = runner.submit(double, 3, depends_on=[first])
+
+        async def impatient() -> None:
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(asyncio.ensure_future(_await(first))), 0)
+
+        asyncio.run(impatient())
+        runner.run()
+
+    assert (first.result(), second.result()) == (4, 6)
+
+
+async def _await(handle: TaskHandle) -> Any:
+    return await handle

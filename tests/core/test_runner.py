@@ -204,6 +204,21 @@ def test_raise_policy_result_of_a_cancelled_handle_raises_task_cancelled_error()
         never_started.result()  # no timeout: it must not wait, the handle is finished
 
 
+def test_raise_policy_cancellation_names_the_task_whose_failure_aborted_the_run() -> None:
+    async def boom() -> None:
+        raise Boom("first failure")
+
+    with TaskRunner(max_workers=1) as runner:
+        failing = runner.submit(boom, key="boom")
+        never_started = runner.submit(lambda: "never", key="later")
+        with pytest.raises(Boom):
+            runner.run()
+
+    assert failing.status is FAILED
+    message = str(never_started.exception())
+    assert message == "task 'later' was cancelled: the run was aborted because task 'boom' failed"
+
+
 # -- on_task_error="log" and "continue" ----------------------------------------------------
 
 
@@ -372,6 +387,31 @@ def test_max_workers_bounds_thread_tasks_running_at_once() -> None:
 
     assert probe.started == 6
     assert probe.peak == 2
+
+
+@pytest.mark.timeout(30)
+def test_max_workers_applies_to_each_backend_so_sync_bodies_of_two_lanes_run_together() -> None:
+    # Two sync bodies on the asyncio lane and two on the thread lane, with max_workers=2:
+    # each lane has threads of its own, so all four run at once and meet at the barrier.
+    barrier = threading.Barrier(4, timeout=EVENT_WAIT)
+
+    @task
+    def on_asyncio_lane() -> str:
+        barrier.wait()
+        return "asyncio"
+
+    @task(backend="thread")
+    def on_thread_lane() -> str:
+        barrier.wait()
+        return "thread"
+
+    with TaskRunner(max_workers=2) as runner:
+        handles = [
+            t.submit() for t in (on_asyncio_lane, on_asyncio_lane, on_thread_lane, on_thread_lane)
+        ]
+        runner.run()
+
+    assert [h.result() for h in handles] == ["asyncio", "asyncio", "thread", "thread"]
 
 
 def test_max_workers_bounds_async_tasks_running_at_once() -> None:

@@ -232,22 +232,58 @@ class HeldPool:
         pass
 
 
-def test_a_thread_body_that_starts_after_its_attempt_timed_out_gets_its_arguments() -> None:
-    # A pool thread may take a job just as its attempt times out; the handle has let go of
-    # its arguments by the time the body starts, so the backend must hand them over itself.
+def test_a_thread_body_that_starts_after_its_attempt_ended_gets_its_arguments() -> None:
+    # A pool thread may take a job just as its attempt ends (here: the run is aborted); the
+    # handle has let go of its arguments by the time the body starts, so the backend must
+    # hand them over itself.
     calls: list[str] = []
 
-    @task(backend="thread", timeout=0.01)
+    @task(backend="thread")
     def fetch(path: str = "/default/path") -> None:
         calls.append(path)
 
+    @task
+    async def boom() -> None:
+        raise RuntimeError("boom")
+
     pool = HeldPool()
-    with TaskRunner(on_task_error="continue") as runner:
-        runner._threads._pool = pool  # type: ignore[assignment]
+    with TaskRunner() as runner:
+        runner._lane("thread").backend._pool = pool  # type: ignore[attr-defined]
         handle = runner.submit(fetch, "/only/this/one")
-        runner.run()
-        assert handle.status is TaskStatus.FAILED
-        assert isinstance(handle.exception(), TaskTimeoutError)
+        runner.submit(boom)
+        with pytest.raises(RuntimeError, match="boom"):
+            runner.run()
+        assert handle.status is TaskStatus.CANCELLED
         ((job, args),) = pool.jobs
         job(*args)  # the thread gets to the body only now
     assert calls == ["/only/this/one"]
+
+
+@pytest.mark.timeout(30)
+def test_a_thread_attempt_waiting_for_a_pool_thread_times_out_only_after_its_body_begins() -> None:
+    # A body abandoned at its timeout keeps its pool thread (threads cannot be stopped).
+    # The next attempt waits for that thread longer than its own timeout: its time counts
+    # from when its body begins, so it completes instead of timing out unrun.
+    release = threading.Event()
+
+    @task(backend="thread", timeout=DEADLINE)
+    def stuck() -> None:
+        release.wait(EVENT_WAIT)
+
+    @task(backend="thread", timeout=DEADLINE)
+    def quick() -> str:
+        return "ran"
+
+    async def main(runner: TaskRunner) -> None:
+        stuck_handle, quick_handle = runner.submit(stuck), runner.submit(quick)
+        run = asyncio.ensure_future(runner.arun())
+        with pytest.raises(TaskTimeoutError):
+            await stuck_handle
+        assert quick_handle.status is TaskStatus.RUNNING  # started, queued for the thread
+        await asyncio.sleep(4 * DEADLINE)  # let quick's own timeout pass while it waits
+        release.set()
+        await run
+        assert quick_handle.result() == "ran"
+
+    with TaskRunner(max_workers=1, on_task_error="continue") as runner:
+        asyncio.run(main(runner))

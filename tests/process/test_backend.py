@@ -186,7 +186,7 @@ def test_the_backend_is_found_by_import_name_not_by_entry_point() -> None:
 
     registered = {ep.name for ep in entry_points(group="pyworkflowy.backends")}
     runner = TaskRunner()
-    backend = create_backend("process", runner, runner._threads)
+    backend = create_backend("process", runner)
     assert "process" not in registered
     assert isinstance(backend, ProcessBackend)
 

@@ -13,10 +13,11 @@ returns is kept in ``handle._payload``.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from ._context import _current_task
+from ._context import _current_runner, _current_task
 from ._errors import TaskCancelledError
 from ._types import TaskContext
 
@@ -72,7 +73,12 @@ class ExecutionBackend:
 
 
 class ThreadBackend(ExecutionBackend):
-    """Sync bodies on one lazily created `ThreadPoolExecutor` of ``max_workers`` threads.
+    """Sync bodies on a lazily created `ThreadPoolExecutor` of ``max_workers`` threads.
+
+    Each lane has its own pool (the asyncio lane one for its sync bodies), so a lane's
+    ``max_workers`` running attempts always have threads. Only a body abandoned at its
+    timeout keeps its thread until it returns; an attempt queued behind it starts its
+    timeout when its body begins (``_Extra.began``), not before.
 
     Completions are batched: worker threads append to a deque and wake the loop once per
     batch instead of once per task (what ``run_in_executor`` would cost).
@@ -106,6 +112,9 @@ class ThreadBackend(ExecutionBackend):
         assert loop is not None, "bind() comes before start()"
         # The arguments are taken now: a handle that ends (a timeout) lets go of its own.
         call = (handle._task.fn, handle._args, handle._kwargs)
+        x = handle._x
+        if x is not None and x.timer is not None and handle._task.timeout is not None:
+            x.began = None  # the timeout counts from when a pool thread takes the body
         handle._exec = pool.submit(self._call, handle, attempt, loop, call)
 
     def _call(
@@ -116,12 +125,17 @@ class ThreadBackend(ExecutionBackend):
         call: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]],
     ) -> None:
         fn, args, kwargs = call
+        x = handle._x
+        if x is not None and handle._attempts == attempt:
+            x.began = time.monotonic()  # the loop's clock: read by the runner's timeout
         token = _current_task.set(TaskContext(handle, attempt))
+        runner_token = _current_runner.set(self.runner)  # task.submit() finds its runner
         try:
             outcome = (handle, attempt, True, fn(*args, **kwargs))
         except BaseException as exc:  # reported to the handle, never lost
             outcome = (handle, attempt, False, exc)
         finally:
+            _current_runner.reset(runner_token)
             _current_task.reset(token)
         self._report(loop, outcome)
 
@@ -146,8 +160,8 @@ class ThreadBackend(ExecutionBackend):
 
     def stop(self, handle: TaskHandle) -> None:
         future: Future[None] | None = handle._exec
-        # cancel() only takes while the call waits for a thread (the pool is shared by the
-        # thread and asyncio lanes); then the body never runs and this reports the attempt.
+        # cancel() only takes while the call waits for a thread (one freed by a body
+        # abandoned at its timeout); then the body never runs and this reports the attempt.
         # A running body is told by its cancel flag instead.
         if future is not None and future.cancel() and self._loop is not None:
             error = TaskCancelledError(f"task {handle.id!r} was cancelled before it ran")
@@ -160,17 +174,18 @@ class ThreadBackend(ExecutionBackend):
 
 
 class AsyncioBackend(ExecutionBackend):
-    """Coroutines run as tasks on the runner's loop; sync bodies go to the thread pool.
+    """Coroutines run as tasks on the runner's loop; sync bodies go to a thread pool.
 
     Sync functions never run on the loop itself: one slow call would stall every other
-    task and make timeouts unenforceable.
+    task and make timeouts unenforceable. Their pool is this lane's own, not the thread
+    lane's: each lane runs up to ``max_workers`` attempts at once.
     """
 
     name = "asyncio"
 
-    def __init__(self, runner: TaskRunner, threads: ThreadBackend) -> None:
+    def __init__(self, runner: TaskRunner) -> None:
         super().__init__(runner)
-        self._threads = threads
+        self._threads = ThreadBackend(runner)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -191,6 +206,7 @@ class AsyncioBackend(ExecutionBackend):
         self, handle: TaskHandle, attempt: int, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
         _current_task.set(TaskContext(handle, attempt))  # this asyncio task's own context
+        _current_runner.set(self.runner)  # whichever callback started it: submit() finds it
         try:
             value = await handle._task.fn(*args, **kwargs)
         except BaseException as exc:  # CancelledError included: the runner asked for it
@@ -206,6 +222,9 @@ class AsyncioBackend(ExecutionBackend):
                 handle._exec.cancel()
         else:
             self._threads.stop(handle)
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._threads.shutdown(wait)
 
 
 def _entry_points() -> dict[str, Any]:
@@ -226,12 +245,12 @@ def check_backend_name(name: object, where: str) -> None:
     )
 
 
-def create_backend(name: str, runner: TaskRunner, threads: ThreadBackend) -> ExecutionBackend:
+def create_backend(name: str, runner: TaskRunner) -> ExecutionBackend:
     """Instantiate backend ``name`` for ``runner``; optional ones fail with an install hint."""
     if name == "asyncio":
-        return AsyncioBackend(runner, threads)
+        return AsyncioBackend(runner)
     if name == "thread":
-        return threads
+        return ThreadBackend(runner)
     if name == "process":
         try:
             from pyworkflowy.process import ProcessBackend  # type: ignore[import-not-found]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ class _Extra:
     """
 
     __slots__ = (
+        "began",
         "blocker",
         "cancel_event",
         "cancel_requested",
@@ -39,6 +41,7 @@ class _Extra:
     )
 
     def __init__(self) -> None:
+        self.began: float | None = None  # loop time the timed attempt's body began
         self.blocker: TaskHandle | None = None  # the first dependency that did not complete
         self.cancel_event: threading.Event | None = None
         self.cancel_requested = False
@@ -225,9 +228,13 @@ class TaskHandle:
 
             loop = asyncio.get_running_loop()
             future = loop.create_future()
-            self._add_waiter((loop, future))
-            if self._status not in _TERMINAL:
-                yield from future.__await__()
+            waiter = (loop, future)
+            self._add_waiter(waiter)
+            try:
+                if self._status not in _TERMINAL:
+                    yield from future.__await__()
+            finally:  # the await may have been cancelled: don't keep its loop alive
+                self._remove_waiter(waiter)
         return self.result()
 
     def _wait(self, timeout: float | None) -> None:
@@ -245,6 +252,7 @@ class TaskHandle:
         event = threading.Event()
         self._add_waiter(event)
         if self._status not in _TERMINAL and not event.wait(timeout):
+            self._remove_waiter(event)
             raise TimeoutError(
                 f"task {self.id!r} did not finish within {timeout} s (status {self._status.value})"
             )
@@ -258,6 +266,12 @@ class TaskHandle:
         if self._status in _TERMINAL:  # finished while we registered: wake ourselves
             self._wake()
 
+    def _remove_waiter(self, waiter: Any) -> None:
+        x = self._extra()
+        with _flag_lock:
+            if x.waiters is not None and waiter in x.waiters:
+                x.waiters.remove(waiter)
+
     def _wake(self) -> None:
         """Wake every waiter; called once the status is terminal (from any thread)."""
         x = self._extra()
@@ -268,7 +282,9 @@ class TaskHandle:
                 waiter.set()
             else:
                 loop, future = waiter
-                loop.call_soon_threadsafe(_resolve, future)
+                # A loop closed since its await began has nobody left to wake.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_resolve, future)
 
     # -- cancellation ------------------------------------------------------------------
     def cancel(self) -> bool:

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._backends import ExecutionBackend, ThreadBackend, check_backend_name, create_backend
+from ._backends import ExecutionBackend, check_backend_name, create_backend
 from ._checkpoint import Checkpointer
 from ._context import _current_runner
 from ._errors import (
@@ -57,6 +57,7 @@ COMPLETED, FAILED, CANCELLED, SKIPPED = (
 _now = time.time
 _T = TypeVar("_T")
 _NO_KWARGS: dict[str, Any] = {}  # shared by every handle submitted without keywords; never mutated
+_PLAIN_TASK_CACHE = 1024  # plain callables whose Task is kept for reuse
 
 
 class _Lane:
@@ -118,7 +119,6 @@ class TaskRunner:
         self.on_task_error = on_task_error
         self.checkpoint_interval = float(checkpoint_interval)
         self.checkpointer = checkpointer
-        self._threads = ThreadBackend(self)
         self._lanes: dict[str, _Lane] = {}
         self._handles: dict[str, TaskHandle] = {}
         self._name_counts: dict[str, int] = {}
@@ -128,6 +128,7 @@ class TaskRunner:
         self._loop_thread: int | None = None
         self._idle: asyncio.Future[None] | None = None
         self._first_error: BaseException | None = None
+        self._failed_id = ""  # the task whose failure set _first_error
         self._aborting = False
         self._serving = False
         self._server: tuple[threading.Thread, list[BaseException]] | None = None
@@ -337,15 +338,16 @@ class TaskRunner:
             lane.backend.bind(loop)
         try:
             if self._first_error is not None and self.on_task_error == "raise" and not serving:
-                self._abort()  # a failure was decided while idle (e.g. a dependency failed)
+                # a failure was decided while idle (e.g. a dependency failed)
+                self._abort(f"task {self._failed_id!r} failed")
             if self._unfinished or serving:
                 self._idle = loop.create_future()
                 self._pump_all()
                 if ready is not None:
                     ready.set()
                 await self._idle
-        except BaseException:
-            self._abort()
+        except BaseException as exc:
+            self._abort(f"it was interrupted by {type(exc).__name__}")
             raise
         finally:
             self._loop = self._loop_thread = self._idle = None
@@ -395,7 +397,6 @@ class TaskRunner:
         finally:
             for lane in self._lanes.values():
                 lane.backend.shutdown(wait)
-            self._threads.shutdown(wait)
 
     def __enter__(self) -> TaskRunner:
         self._tokens.append(_current_runner.set(self))
@@ -418,13 +419,15 @@ class TaskRunner:
         except TypeError:  # unhashable callable: no caching
             return Task(fn)
         if task is None:
+            if len(self._plain_tasks) >= _PLAIN_TASK_CACHE:
+                self._plain_tasks.clear()  # a serving runner fed new lambdas: stay bounded
             task = self._plain_tasks[fn] = Task(fn)
         return task
 
     def _lane(self, name: str) -> _Lane:
         lane = self._lanes.get(name)
         if lane is None:
-            lane = self._lanes[name] = _Lane(create_backend(name, self, self._threads), self)
+            lane = self._lanes[name] = _Lane(create_backend(name, self), self)
             if self._loop is not None:
                 lane.backend.bind(self._loop)
         return lane
@@ -585,7 +588,9 @@ class TaskRunner:
         if timeout is not None:
             loop = self._loop
             assert loop is not None
-            handle._extra().timer = loop.call_later(timeout, self._on_timeout, handle, attempt)
+            x = handle._extra()
+            x.began = loop.time()  # a backend whose body waits for a worker sets None
+            x.timer = loop.call_later(timeout, self._on_timeout, handle, attempt)
         lane.backend.start(handle, attempt)
 
     def _settle(self, handle: TaskHandle, attempt: int, ok: bool, value: Any) -> None:
@@ -660,10 +665,21 @@ class TaskRunner:
     def _on_timeout(self, handle: TaskHandle, attempt: int) -> None:
         if handle._attempts != attempt or handle._status is not RUNNING:
             return
-        handle._extra().timer = None
+        x = handle._extra()
+        timeout, loop = handle._task.timeout, self._loop
+        assert timeout is not None
+        assert loop is not None
+        now = loop.time()
+        # The attempt's time counts from when its body began (a thread body may have
+        # waited for a pool thread held by an abandoned one); not begun yet: wait again.
+        began = x.began
+        deadline = (now if began is None else began) + timeout
+        if deadline > now:
+            x.timer = loop.call_at(deadline, self._on_timeout, handle, attempt)
+            return
+        x.timer = None
         handle._set_cancel_flag()  # lets a thread body that polls the flag stop too
         handle._lane.backend.stop(handle)
-        timeout = handle._task.timeout
         error = TaskTimeoutError(
             f"task {handle.id!r} timed out after {timeout:g} s (attempt {attempt})"
         )
@@ -722,9 +738,9 @@ class TaskRunner:
             policy = "log"  # nobody to raise to: keep serving, say so in the log
         if policy == "raise":
             if self._first_error is None:
-                self._first_error = handle._error
+                self._first_error, self._failed_id = handle._error, handle.id
                 if self._loop is not None:
-                    self._abort()
+                    self._abort(f"task {handle.id!r} failed")
         elif policy == "log":
             import logging
 
@@ -751,7 +767,7 @@ class TaskRunner:
         elif status is RUNNING:
             handle._lane.backend.stop(handle)
 
-    def _abort(self) -> None:
+    def _abort(self, reason: str) -> None:
         """End every unfinished handle as CANCELLED now (first failure under "raise")."""
         if self._aborting:
             return
@@ -772,7 +788,9 @@ class TaskRunner:
                 h,
                 CANCELLED,
                 None,
-                TaskCancelledError(f"task {h.id!r} was cancelled: the run was aborted"),
+                TaskCancelledError(
+                    f"task {h.id!r} was cancelled: the run was aborted because {reason}"
+                ),
             )
 
     def _on_loop_thread(self) -> bool:
