@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from pyworkflowy import TaskRunner, task
-from pyworkflowy.schedule import Scheduler
+from pyworkflowy.schedule import Misfire, Scheduler
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -82,6 +82,65 @@ def test_a_daily_job_in_the_repeated_hour_fires_once_not_twice(clock, zone: str)
     fired = fires_over_day(clock, tz, f"{hm} * * *", fall)
     assert len(fired) == 1
     assert fired[0].fold == 0  # the first pass through the hour
+
+
+@pytest.mark.parametrize("misfire", ["skip", "coalesce"])
+def test_a_late_tick_in_the_second_pass_of_the_repeated_hour_fires_no_wall_time_twice(
+    clock, misfire: Misfire
+) -> None:
+    # New York falls back at 02:00 EDT to 01:00 EST. The scheduler ticks every minute until
+    # 01:49 EDT, then nothing (a suspended machine) until 01:01 EST, 12 minutes later.
+    tz = NEW_YORK
+    first_pass = datetime(2026, 11, 1, 0, 30, tzinfo=tz).timestamp()
+    suspended = datetime(2026, 11, 1, 1, 49, tzinfo=tz).timestamp()
+    resumed = datetime(2026, 11, 1, 1, 1, tzinfo=tz, fold=1).timestamp()
+    end = datetime(2026, 11, 1, 2, 31, tzinfo=tz).timestamp()
+    clock.set(first_pass)
+    runner = TaskRunner()
+    sched = Scheduler(runner=runner, clock=clock, tz=tz)
+    sched.cron("*/10 * * * *", misfire=misfire).do(job_task)
+    fired = []
+    t = first_pass + 60
+    while t < end:
+        if not suspended < t < resumed:
+            clock.set(t)
+            if sched.tick():
+                fired.append(datetime.fromtimestamp(t, tz).strftime("%H:%M%z"))
+                runner.run()
+        t += 60
+    runner.shutdown(wait=False)
+
+    expected_first_pass = ["00:40-0400", "00:50-0400", "01:00-0400", "01:10-0400"]
+    expected_first_pass += ["01:20-0400", "01:30-0400", "01:40-0400"]
+    # 01:50 EDT was due while suspended: "skip" drops it, "coalesce" runs it on resuming.
+    late = ["01:01-0500"] if misfire == "coalesce" else []
+    # 01:10 to 01:50 EST are wall times that already fired (or were missed) in the first
+    # pass: the next fire is 02:00 EST.
+    assert fired == [
+        *expected_first_pass,
+        *late,
+        "02:00-0500",
+        "02:10-0500",
+        "02:20-0500",
+        "02:30-0500",
+    ]
+
+
+def test_a_coalesced_fire_in_the_second_pass_does_not_fire_the_same_wall_time_again(clock) -> None:
+    # A daily 01:30 job; the last tick before the change is at 01:00 EDT and the next one at
+    # 01:10 EST (70 minutes later). The missed 01:30 EDT runs once, coalesced, at 01:10
+    # EST; 01:30 EST is the same wall time, so the next run is the next day's 01:30.
+    tz = NEW_YORK
+    clock.set(datetime(2026, 11, 1, 0, 59, tzinfo=tz))
+    runner = TaskRunner()
+    sched = Scheduler(runner=runner, clock=clock, tz=tz)
+    job = sched.cron("30 1 * * *", misfire="coalesce").do(job_task)
+    clock.set(datetime(2026, 11, 1, 1, 10, tzinfo=tz, fold=1))
+    assert len(sched.tick()) == 1
+    runner.run()
+    runner.shutdown(wait=False)
+
+    assert job.next_run == datetime(2026, 11, 2, 1, 30, tzinfo=tz)
 
 
 @pytest.mark.parametrize("zone", ZONES)
@@ -161,7 +220,7 @@ def test_without_tz_the_scheduler_follows_the_process_local_time_zone() -> None:
         from datetime import datetime
         from zoneinfo import ZoneInfo
         from pyworkflowy import TaskRunner
-        from pyworkflowy.schedule import Scheduler
+        from pyworkflowy.schedule import Misfire, Scheduler
 
         berlin = ZoneInfo("Europe/Berlin")
         now = datetime(2026, 10, 24, 12, 0, tzinfo=berlin).timestamp()

@@ -62,13 +62,18 @@ class CronExpression:
             result: Any = self._iter.get_next(datetime, start_time=after)
         return result
 
-    def next_instant(self, after: float, tz: tzinfo) -> float:
+    def next_instant(self, after: float, tz: tzinfo, fired: float | None = None) -> float:
         """The first fire instant (epoch seconds) strictly after instant ``after`` in ``tz``.
 
         Wall-clock times at or before the wall-clock time of ``after`` count as done, so
         a repeated hour fires once; times in a spring-forward gap fire when it ends.
+        ``fired`` is the instant of the previous fire: wall-clock times up to its wall-clock
+        time are done too, which matters when ``after`` falls in the second pass of a
+        repeated hour (a late tick) while that fire was in the first.
         """
         wall = local_time(after, tz).replace(tzinfo=None, fold=0)
+        if fired is not None:
+            wall = max(wall, local_time(fired, tz).replace(tzinfo=None, fold=0))
         while True:
             wall = self.next_wall(wall)
             found = instants(wall, tz)

@@ -77,7 +77,7 @@ class _Cron:
         return self.expr.next_instant(now, self.tz)
 
     def after(self, due: float, now: float) -> float | None:
-        return self.expr.next_instant(max(due, now), self.tz)
+        return self.expr.next_instant(max(due, now), self.tz, fired=due)
 
     def describe(self, tz: tzinfo) -> str:
         return f"cron {self.expr.expression!r}"
