@@ -179,3 +179,26 @@ def test_without_pidfd_a_timeout_still_replaces_the_worker() -> None:
         runner.run()
     assert stuck.status is TaskStatus.FAILED
     assert after.result() != before.result()
+
+
+@pytest.mark.usefixtures("without_pidfd")
+def test_without_pidfd_a_worker_that_closes_its_reply_pipe_is_killed_not_waited_for() -> None:
+    # Without a pidfd, EOF on the reply pipe is how a death is seen. A body that closes
+    # every inherited descriptor (as a daemonising library does) and lives on cannot reply:
+    # its task fails at once and its worker is killed (waiting for it hung the loop).
+    def close_descriptors_and_hang() -> None:
+        import os
+        import threading
+
+        os.closerange(3, 1024)
+        threading.Event().wait()
+
+    with TaskRunner(max_workers=1, backend="process", on_task_error="continue") as runner:
+        stuck = runner.submit(close_descriptors_and_hang)
+        runner.run()
+        after = runner.submit(getpid)
+        runner.run()
+    error = stuck.exception()
+    assert isinstance(error, WorkerDiedError)
+    assert "closed its reply pipe, so it was killed" in str(error)
+    assert after.result() > 0  # a fresh worker took the next task

@@ -218,6 +218,11 @@ class ProcessBackend(ExecutionBackend):
         worker.exited = True
         for kind, body in messages:
             self._deliver(worker, kind, body)
+        # Without a pidfd this runs at EOF on the reply pipe. A process that closed that
+        # pipe but lives on can never reply: kill it rather than wait (on the loop) for it.
+        alive = worker.proc.poll() is None
+        if alive:
+            worker.kill()
         code = _reap(worker, None)
         self._unreaped.discard(worker)
         for pool in (self._live, self._idle, self._dying):
@@ -226,10 +231,13 @@ class ProcessBackend(ExecutionBackend):
         job, worker.job = worker.job, None
         if job is not None:
             handle, attempt = job
+            how = (
+                "closed its reply pipe, so it was killed"
+                if alive
+                else f"died: {exit_description(code)}"
+            )
             error = WorkerDiedError(
-                f"worker process {worker.pid} running task {handle.id!r} died: "
-                f"{exit_description(code)}",
-                code,
+                f"worker process {worker.pid} running task {handle.id!r} {how}", code
             )
             self.runner._settle(handle, attempt, False, error)
 
