@@ -30,9 +30,14 @@ def test_every_example_is_covered_here() -> None:
     assert {path.name for path in EXAMPLES.glob("*.py")} == tested
 
 
-def test_etl_loads_the_clean_rows_and_totals_them_per_day() -> None:
+def test_etl_retries_the_flaky_source_skips_the_dead_one_and_reports_the_rest() -> None:
     out = run_example("etl.py")
-    assert "loaded 6 rows; 'east' needed 3 attempts" in out
+    assert "north: 1 extract attempt(s), loaded 2 rows" in out
+    assert "south: 1 extract attempt(s), loaded 2 rows" in out
+    assert " east: 3 extract attempt(s), loaded 2 rows" in out  # two retries, then success
+    # retries exhausted -> its transform fails ("fail") -> its load is skipped ("skip")
+    assert " west: 4 extract attempt(s), load skipped (west: connection reset)" in out
+    # the report runs anyway ("run-anyway") over what was loaded: no west rows
     totals = dict(re.findall(r"(2026-11-\d\d):\s+([\d.]+)", out))
     assert totals == {"2026-11-01": "15.50", "2026-11-02": "22.00", "2026-11-03": "2.50"}
 
