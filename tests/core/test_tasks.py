@@ -323,6 +323,10 @@ def _noop() -> None:
         pytest.param({"retries": -1}, "retries", "-1", id="negative-retries"),
         pytest.param({"timeout": 0}, "timeout", "0", id="zero-timeout"),
         pytest.param({"timeout": -1.5}, "timeout", "-1.5", id="negative-timeout"),
+        pytest.param({"timeout": float("inf")}, "timeout", "inf", id="infinite-timeout"),
+        pytest.param({"timeout": float("nan")}, "timeout", "nan", id="nan-timeout"),
+        pytest.param({"backoff_base": float("inf")}, "backoff_base", "inf", id="infinite-base"),
+        pytest.param({"backoff_max": -1}, "backoff_max", "-1", id="negative-cap"),
         pytest.param({"backend": "gpu"}, "backend", "'gpu'", id="unknown-backend"),
         pytest.param({"backoff": "quadratic"}, "backoff", "'quadratic'", id="unknown-backoff"),
         pytest.param(

@@ -229,6 +229,7 @@ PYTHONS = ["3.11", "3.12", "3.13", "3.14"]
 PROJECT_URLS = {
     "Homepage": "https://github.com/kiliansen/pyWorkflowy",
     "Issues": "https://github.com/kiliansen/pyWorkflowy/issues",
+    "Documentation": "https://github.com/kiliansen/pyWorkflowy/tree/main/docs",
     "Changelog": "https://github.com/kiliansen/pyWorkflowy/blob/main/CHANGELOG.md",
 }
 
@@ -310,10 +311,13 @@ def test_sibling_requirements_are_ranges_not_pins(
 
 
 def test_the_meta_package_requires_all_four_distributions(wheels: dict[str, Wheel]) -> None:
-    requires = wheels["pyworkflowy"].metadata.get_all("Requires-Dist") or []
-    assert sorted(Requirement(r).name for r in requires) == sorted(CODE_DISTRIBUTIONS)
+    requires = [
+        Requirement(r) for r in wheels["pyworkflowy"].metadata.get_all("Requires-Dist") or []
+    ]
+    assert sorted(r.name for r in requires if r.marker is None) == sorted(CODE_DISTRIBUTIONS)
 
 
+@pytest.mark.parametrize("distribution", ["pyworkflowy-core", "pyworkflowy"])
 @pytest.mark.parametrize(
     ("extra", "distributions"),
     [
@@ -323,11 +327,11 @@ def test_the_meta_package_requires_all_four_distributions(wheels: dict[str, Whee
         ("all", ["pyworkflowy-cron", "pyworkflowy-persist", "pyworkflowy-process"]),
     ],
 )
-def test_core_extras_name_the_sibling_distributions(
-    wheels: dict[str, Wheel], extra: str, distributions: list[str]
+def test_extras_of_core_and_the_meta_package_name_the_sibling_distributions(
+    wheels: dict[str, Wheel], distribution: str, extra: str, distributions: list[str]
 ) -> None:
     requires = [
-        Requirement(r) for r in wheels["pyworkflowy-core"].metadata.get_all("Requires-Dist") or []
+        Requirement(r) for r in wheels[distribution].metadata.get_all("Requires-Dist") or []
     ]
     named = sorted(r.name for r in requires if r.marker and r.marker.evaluate({"extra": extra}))
     assert named == distributions
@@ -499,6 +503,87 @@ def test_core_with_cron_extra_scheduler_fires_on_a_fake_clock(core_with_cron: Ve
         """
     )
     assert fired == {"early": 0, "due": ["cron", "every"]}
+
+
+@pytest.fixture(scope="module")
+def core_with_process(make_venv: MakeVenv) -> Venv:
+    return make_venv("pyworkflowy-core", extras=("process",))
+
+
+@pytest.fixture(scope="module")
+def core_with_all(make_venv: MakeVenv) -> Venv:
+    return make_venv("pyworkflowy-core", extras=("all",))
+
+
+@pytest.fixture(scope="module")
+def persist_by_name(make_venv: MakeVenv) -> Venv:
+    return make_venv("pyworkflowy-persist")
+
+
+def test_core_with_process_extra_runs_a_closure_in_a_worker_without_croniter(
+    core_with_process: Venv,
+) -> None:
+    installed = core_with_process.installed()
+    assert {"pyworkflowy-core", "pyworkflowy-process", "cloudpickle"} <= set(installed)
+    assert not {"croniter", "pyworkflowy-cron", "pyworkflowy-persist"} & set(installed)
+    result = core_with_process.run(
+        """
+        import json
+        import os
+        from pyworkflowy import TaskRunner
+
+        factor = 3
+        with TaskRunner(backend="process", max_workers=1) as runner:
+            handle = runner.submit(lambda x: (os.getpid(), x * factor), 7)
+            runner.run()
+        pid, value = handle.result()
+        print(json.dumps({"value": value, "in_a_worker": pid != os.getpid()}))
+        """
+    )
+    assert result == {"value": 21, "in_a_worker": True}
+
+
+def test_core_with_all_extra_installs_the_three_optional_distributions(core_with_all: Venv) -> None:
+    installed = core_with_all.installed()
+    expected = {name: pyproject(name)["version"] for name in CODE_DISTRIBUTIONS}
+    assert {name: installed.get(name) for name in CODE_DISTRIBUTIONS} == expected
+    assert "pyworkflowy" not in installed  # the extra names the parts, not the meta-package
+    imported = core_with_all.run(
+        """
+        import json
+        import pyworkflowy.persist, pyworkflowy.process, pyworkflowy.schedule
+        print(json.dumps("ok"))
+        """
+    )
+    assert imported == "ok"
+
+
+def test_a_sibling_installed_by_its_own_name_brings_core_and_works(persist_by_name: Venv) -> None:
+    installed = persist_by_name.installed()
+    assert {"pyworkflowy-core", "pyworkflowy-persist"} <= set(installed)
+    assert not {"cloudpickle", "croniter", "pyworkflowy-process"} & set(installed)
+    calls = persist_by_name.run(
+        """
+        import json
+        from pyworkflowy import TaskRunner, task
+
+        calls = []
+
+        @task
+        def fetch(page):
+            calls.append(page)
+            return page * 10
+
+        with TaskRunner(checkpoint_path="state.json") as runner:
+            fetch.map([1, 2])
+            runner.run()
+        with TaskRunner.resume("state.json") as runner:
+            handles = fetch.map([1, 2, 3])
+            runner.run()
+        print(json.dumps({"calls": calls, "results": [h.result() for h in handles]}))
+        """
+    )
+    assert calls == {"calls": [1, 2, 3], "results": [10, 20, 30]}
 
 
 def test_meta_package_installs_every_distribution(meta: Venv) -> None:

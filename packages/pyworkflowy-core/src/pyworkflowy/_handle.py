@@ -88,6 +88,7 @@ class TaskHandle:
     ) -> None:
         self._task = task
         self.id = handle_id
+        """Deterministic: the ``key=`` given to submit, or ``"{task name}#{n}"``."""
         self._args = args
         self._kwargs = kwargs
         self._lane = lane

@@ -126,7 +126,9 @@ class Task:
             retries = 0
         if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
             raise ValueError(f"{where}: retries must be an integer >= 0, got {retries!r}")
-        if timeout is not None and (not _is_number(timeout) or not timeout > 0):
+        if timeout is not None and (
+            not _is_number(timeout) or not timeout > 0 or not math.isfinite(timeout)
+        ):
             raise ValueError(
                 f"{where}: timeout must be a number of seconds > 0 (or None), got {timeout!r}"
             )
@@ -135,6 +137,8 @@ class Task:
         for option, value in (("backoff_base", backoff_base), ("backoff_max", backoff_max)):
             if not _is_number(value) or not value >= 0 or math.isnan(value):
                 raise ValueError(f"{where}: {option} must be a number >= 0, got {value!r}")
+        if math.isinf(backoff_base):  # backoff_max may be inf: no cap
+            raise ValueError(f"{where}: backoff_base must be finite, got {backoff_base!r}")
         if on_dep_failure not in DEP_FAILURE_POLICIES:
             raise ValueError(
                 f"{where}: on_dep_failure must be one of {DEP_FAILURE_POLICIES}, "

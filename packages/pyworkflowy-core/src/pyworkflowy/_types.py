@@ -20,9 +20,13 @@ __all__ = [
 ]
 
 Backend = Literal["asyncio", "thread", "process"]
+"""Where a task body runs: ``"asyncio"`` (the default), ``"thread"`` or ``"process"``."""
 Backoff = Literal["none", "linear", "exponential"]
+"""The delay before a retry: none, ``backoff_base * k`` or ``backoff_base * 2**(k-1)``."""
 DepFailurePolicy = Literal["fail", "skip", "run-anyway"]
+"""What a task does when a dependency did not complete (``on_dep_failure=``)."""
 OnTaskError = Literal["raise", "log", "continue"]
+"""What the runner does after a task fails (``TaskRunner(on_task_error=...)``)."""
 
 BACKOFFS: tuple[str, ...] = ("none", "linear", "exponential")
 DEP_FAILURE_POLICIES: tuple[str, ...] = ("fail", "skip", "run-anyway")
@@ -33,13 +37,21 @@ class TaskStatus(enum.StrEnum):
     """Where a task handle is in its life; the last four are terminal."""
 
     PENDING = "pending"
+    """Submitted; waiting for its dependencies."""
     READY = "ready"
+    """Its dependencies are done; waiting for a slot of its backend."""
     RUNNING = "running"
+    """An attempt is running."""
     RETRYING = "retrying"
+    """An attempt failed; waiting for the backoff delay before the next one."""
     COMPLETED = "completed"
+    """Returned a value (terminal)."""
     FAILED = "failed"
+    """Failed for good: its error is on the handle (terminal)."""
     CANCELLED = "cancelled"
+    """Cancelled, or ended unrun because the run was aborted (terminal)."""
     SKIPPED = "skipped"
+    """Not run: a dependency did not complete and its policy says skip (terminal)."""
 
     @property
     def terminal(self) -> bool:
@@ -56,12 +68,19 @@ class TaskResult(NamedTuple):
     """The outcome of one handle: an immutable snapshot that never raises."""
 
     name: str
+    """The task's name."""
     status: TaskStatus
+    """The handle's status when the snapshot was taken."""
     value: Any = None
+    """The return value, if the task completed."""
     error: BaseException | None = None
+    """The failure (or the cancellation or skip reason); ``None`` if it completed."""
     attempts: int = 0
+    """How many attempts were started."""
     started_at: float | None = None
+    """When the first attempt started (``time.time()``), or ``None``."""
     finished_at: float | None = None
+    """When the handle ended (``time.time()``), or ``None``."""
 
     @property
     def ok(self) -> bool:
@@ -77,6 +96,7 @@ class TaskContext:
     def __init__(self, handle: TaskHandle, attempt: int) -> None:
         self._handle = handle
         self.attempt = attempt
+        """The attempt running now: 1 for the first, 2 for the first retry, ..."""
 
     @property
     def name(self) -> str:
