@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import subprocess
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from pyworkflowy import TaskHandle, TaskRunner
 
 __all__ = ["ProcessBackend"]
+
+_EXIT_GRACE = 0.5  # seconds a worker whose reply pipe ended may take to exit
 
 Job = tuple["TaskHandle", int]
 
@@ -72,6 +75,14 @@ class ProcessBackend(ExecutionBackend):
             self._watch(worker)
 
     def start(self, handle: TaskHandle, attempt: int) -> None:
+        payload = handle._payload
+        if payload is None or payload[1] is None:
+            # Not prepared (a resumed handle), or waiting for its handle arguments to finish.
+            try:
+                handle._payload = self._encoder.encode(handle, resolve=True)
+            except SerializationError as exc:
+                self._later(self.runner._settle, handle, attempt, False, exc)
+                return
         # The runner starts at most max_workers attempts per backend and stops (so frees
         # the worker of) every attempt it settles itself: a worker is always free or due.
         job = (handle, attempt)
@@ -144,10 +155,7 @@ class ProcessBackend(ExecutionBackend):
 
     def _dispatch(self, worker: Worker, job: Job) -> bool:
         handle, attempt = job
-        payload = handle._payload
-        if payload is None:  # not prepared (a handle made without submit): encode now
-            payload = handle._payload = self._encoder.encode(handle)
-        fn_bytes, call = payload
+        fn_bytes, call = handle._payload
         meta = pickle.dumps((handle.id, handle.name, attempt))
         head = REQUEST.pack(len(meta), len(fn_bytes), len(call))
         if not worker.send([head, meta, fn_bytes, call]):
@@ -218,12 +226,14 @@ class ProcessBackend(ExecutionBackend):
         worker.exited = True
         for kind, body in messages:
             self._deliver(worker, kind, body)
-        # Without a pidfd this runs at EOF on the reply pipe. A process that closed that
-        # pipe but lives on can never reply: kill it rather than wait (on the loop) for it.
-        alive = worker.proc.poll() is None
-        if alive:
+        # Without a pidfd this runs at EOF on the reply pipe, usually as the process ends.
+        # One that closed the pipe but lives on can never reply: after a short grace it is
+        # killed rather than waited for (on the loop).
+        try:
+            code, alive = worker.reap(_EXIT_GRACE), False
+        except subprocess.TimeoutExpired:
             worker.kill()
-        code = _reap(worker, None)
+            code, alive = worker.reap(None), True
         self._unreaped.discard(worker)
         for pool in (self._live, self._idle, self._dying):
             if worker in pool:

@@ -23,15 +23,13 @@ import pickle
 import sys
 import types
 from collections.abc import Callable, Iterator, MutableMapping
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import Any, ClassVar, cast
 
 import cloudpickle
-from pyworkflowy import Task, TaskBase
+from pyworkflowy import Task, TaskBase, TaskHandle, TaskResult
 
 from ._errors import SerializationError
-
-if TYPE_CHECKING:
-    from pyworkflowy import TaskHandle
+from ._finished import FinishedHandle
 
 __all__ = ["CallEncoder", "describe_unpicklable", "dumps"]
 
@@ -123,6 +121,11 @@ class _Pickler(cloudpickle.Pickler):
         elif isinstance(obj, TaskBase):
             # TaskBase() returns a Task, so the default reconstruction would not work.
             return (object.__new__, (type(obj),), obj.__dict__ or None)
+        elif isinstance(obj, TaskHandle):
+            raise TypeError(
+                "a TaskHandle goes to a worker process only as an argument of its own "
+                "(and in depends_on=), not inside another value"
+            )
         return super().reducer_override(obj)
 
 
@@ -193,10 +196,13 @@ class CallEncoder:
     def __init__(self) -> None:
         self._fn_bytes: dict[Task, bytes | None] = {}
 
-    def encode(self, handle: TaskHandle) -> tuple[bytes, bytes]:
+    def encode(self, handle: TaskHandle, resolve: bool = False) -> tuple[bytes, bytes | None]:
         """``(function bytes, call bytes)``; empty function bytes mean the call holds it.
 
-        Raises `SerializationError` naming the part that cannot be pickled.
+        A call with `TaskHandle` arguments is checked but not encoded (its call bytes are
+        ``None``) until ``resolve``: when the attempt starts, the handles have finished and
+        travel as `FinishedHandle` copies. Raises `SerializationError` naming the part
+        that cannot be pickled.
         """
         task = handle.task
         try:
@@ -204,24 +210,85 @@ class CallEncoder:
         except KeyError:
             fn_bytes = self._fn_bytes[task] = _reference_bytes(task)
         args, kwargs = handle._args, handle._kwargs
+        plain = all(type(a) in _PLAIN for a in args) and all(
+            type(v) in _PLAIN for v in kwargs.values()
+        )
+        if not plain and _has_handles(args, kwargs):
+            if not resolve:
+                _check_handle_arguments(handle)
+                self._dump(handle, fn_bytes, *_replace_handles(args, kwargs, _placeholder))
+                return fn_bytes or b"", None
+            args, kwargs = _replace_handles(args, kwargs, _finished)
+        return self._dump(handle, fn_bytes, args, kwargs, plain)
+
+    @staticmethod
+    def _dump(
+        handle: TaskHandle,
+        fn_bytes: bytes | None,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        plain: bool = False,
+    ) -> tuple[bytes, bytes]:
         try:
             if fn_bytes is None:
-                return b"", dumps((task.fn, args, kwargs))
-            if all(type(a) in _PLAIN for a in args) and all(
-                type(v) in _PLAIN for v in kwargs.values()
-            ):
+                return b"", dumps((handle.task.fn, args, kwargs))
+            if plain:
                 return fn_bytes, pickle.dumps((args, kwargs), protocol=PROTOCOL)
             return fn_bytes, dumps((args, kwargs))
         except Exception as exc:
-            raise _submission_error(handle, exc) from exc
+            raise _submission_error(handle, exc, args, kwargs) from exc
 
 
-def _submission_error(handle: TaskHandle, exc: Exception) -> SerializationError:
+def _has_handles(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    return any(isinstance(a, TaskHandle) for a in (*args, *kwargs.values()))
+
+
+def _check_handle_arguments(handle: TaskHandle) -> None:
+    """A handle argument must have finished when the task starts: a dependency, or done."""
+    deps = handle.deps
+    parts = [*enumerate(handle._args), *handle._kwargs.items()]
+    for where, value in parts:
+        if isinstance(value, TaskHandle) and not value.done() and value not in deps:
+            label = f"argument {where}" if isinstance(where, int) else f"keyword argument {where!r}"
+            raise SerializationError(
+                f"task {handle.id!r} cannot be sent to a worker process: {label} is the "
+                f"handle {value.id!r}, which it does not depend on; add it to depends_on= "
+                "so that it has finished (and its result can travel) when the task starts"
+            )
+
+
+def _replace_handles(
+    args: tuple[Any, ...], kwargs: dict[str, Any], replace: Callable[[TaskHandle], Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    def swap(value: Any) -> Any:
+        return replace(value) if isinstance(value, TaskHandle) else value
+
+    return tuple(map(swap, args)), {k: swap(v) for k, v in kwargs.items()}
+
+
+def _placeholder(handle: TaskHandle) -> None:
+    return None  # checked at submit without the handle: its outcome is not known yet
+
+
+def _finished(handle: TaskHandle) -> FinishedHandle:
+    result = handle.get_result()
+    error = result.error
+    if error is not None:
+        try:
+            pickle.loads(dumps(error))
+        except Exception:  # say what it was, in a form that travels
+            result = result._replace(error=RuntimeError(f"{type(error).__name__}: {error}"))
+    return FinishedHandle(handle.id, TaskResult(*result))
+
+
+def _submission_error(
+    handle: TaskHandle, exc: Exception, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> SerializationError:
     """Find which argument (or the function) failed, and where inside it."""
     parts: list[tuple[str, str, Any]] = [
-        (f"argument {i}", f"args[{i}]", a) for i, a in enumerate(handle._args)
+        (f"argument {i}", f"args[{i}]", a) for i, a in enumerate(args)
     ]
-    parts += [(f"keyword argument {k!r}", f"kwargs[{k!r}]", v) for k, v in handle._kwargs.items()]
+    parts += [(f"keyword argument {k!r}", f"kwargs[{k!r}]", v) for k, v in kwargs.items()]
     parts.append((f"the function {handle.task.name!r}", "fn", handle.task.fn))
     for label, root, value in parts:
         found = describe_unpicklable(value, root)
@@ -293,6 +360,11 @@ def _children(value: Any) -> Iterator[tuple[str | tuple[str, str], Any]]:
     elif isinstance(value, (set, frozenset)):
         for v in list(value)[:10_000]:
             yield (f"set element {v!r}", "element"), v
+    elif isinstance(value, TaskHandle):
+        return  # refused as a whole (see _Pickler.reducer_override)
+    elif isinstance(value, FinishedHandle):
+        yield ".result()", value.get_result().value
+        yield ".exception()", value.get_result().error
     elif isinstance(value, types.FunctionType):
         code = value.__code__
         for name, cell in zip(code.co_freevars, value.__closure__ or (), strict=False):
