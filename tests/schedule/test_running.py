@@ -171,7 +171,6 @@ def test_arun_ends_when_cancelled_and_stops_the_runner_it_started(clock) -> None
         sched.every(1).do(mark)
         driving = asyncio.create_task(sched.arun())
         clock.advance(1)
-        sched.every(1000).do(mark)  # adding a job wakes arun at once
         await asyncio.wait_for(fired.wait(), WAIT)
         driving.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -179,6 +178,33 @@ def test_arun_ends_when_cancelled_and_stops_the_runner_it_started(clock) -> None
         return sched.running, runner.running
 
     assert asyncio.run(main()) == (False, False)
+
+
+def test_adding_a_job_wakes_arun_while_it_waits(clock) -> None:
+    async def main() -> list[str]:
+        runner = TaskRunner()
+        sched = Scheduler(runner=runner, clock=clock, tick_seconds=3600)
+        ran: list[str] = []
+        first, second = asyncio.Event(), asyncio.Event()
+
+        async def mark(name: str, event: asyncio.Event) -> None:
+            ran.append(name)
+            event.set()
+
+        sched.at(clock()).do(mark, "first", first)
+        driving = asyncio.create_task(sched.arun())
+        await asyncio.wait_for(first.wait(), WAIT)
+        # arun fired "first" and now waits up to tick_seconds (an hour) for the next job:
+        # a job due now must wake it, not wait for the hour.
+        sched.at(clock()).do(mark, "second", second)
+        await asyncio.wait_for(second.wait(), WAIT)
+        driving.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await driving
+        runner.shutdown()
+        return ran
+
+    assert asyncio.run(main()) == ["first", "second"]
 
 
 def test_arun_leaves_a_runner_that_was_already_running_alone(clock, recorder) -> None:
