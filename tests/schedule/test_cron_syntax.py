@@ -78,6 +78,12 @@ def test_w_is_the_weekday_nearest_the_given_day_within_the_month() -> None:
     assert times[7] == "08-14 Fri"
 
 
+def test_w_on_a_day_past_the_months_end_is_its_last_weekday() -> None:
+    expr = parse_cron("0 0 31W * *")
+    assert expr.next(datetime(2026, 4, 1)) == datetime(2026, 4, 30)  # April has 30 days
+    assert expr.next(datetime(2026, 2, 1)) == datetime(2026, 2, 27)  # Feb 28 is a Saturday
+
+
 def test_hash_is_the_nth_weekday_of_the_month() -> None:
     assert fire_times("0 0 * * MON#2", 3, "%Y-%m-%d %a") == [
         "2026-01-12 Mon",
