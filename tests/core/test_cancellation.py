@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Coroutine
+from concurrent.futures import Future
 from typing import Any
 
 import pytest
@@ -18,7 +19,6 @@ from pyworkflowy import (
     TaskHandle,
     TaskRunner,
     TaskStatus,
-    TaskTimeoutError,
     current_task,
     task,
 )
@@ -505,34 +505,39 @@ def test_dependent_of_task_cancelled_while_running_follows_its_policy() -> None:
 
 @pytest.mark.timeout(30)
 def test_cancel_of_a_thread_task_still_waiting_for_a_pool_thread_ends_it_cancelled() -> None:
-    # A body abandoned at its timeout keeps its pool thread until it returns; with
-    # max_workers=1, the task started after it waits in the pool queue for that thread.
-    busy, release = threading.Event(), threading.Event()
+    # A started attempt whose call no pool thread has taken yet (a stand-in pool holds it).
     ran: list[str] = []
-
-    @task(backend="thread", timeout=0.05)
-    def stuck() -> None:
-        busy.set()
-        release.wait(EVENT_WAIT)
 
     @task(backend="thread")
     def queued() -> None:
         ran.append("queued")
 
-    with TaskRunner(max_workers=1, on_task_error="continue") as runner:
-        first = runner.submit(stuck)
+    class QueuedPool:
+        def __init__(self) -> None:
+            self.futures: list[Future[Any]] = []
+            self.submitted = asyncio.Event()  # set on the loop thread, where start() runs
+
+        def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+            self.futures.append(Future())  # pending: no thread has taken it
+            self.submitted.set()
+            return self.futures[-1]
+
+        def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+            pass
+
+    pool = QueuedPool()
+    with TaskRunner(max_workers=1) as runner:
+        runner._lane("thread").backend._pool = pool  # type: ignore[attr-defined]
         waiting = runner.submit(queued)
 
         async def cancel_while_queued() -> None:
-            assert await wait_in_thread(busy)
-            with pytest.raises(TaskTimeoutError):
-                await first  # abandoned: its slot goes to `queued`, its thread does not
-            assert waiting.status is TaskStatus.RUNNING  # started, but no thread is free
+            await asyncio.wait_for(pool.submitted.wait(), EVENT_WAIT)
+            assert waiting.status is TaskStatus.RUNNING  # started, but no thread has it
             waiting.cancel()
-            release.set()
 
         run_with(runner, cancel_while_queued)
 
     assert waiting.status is TaskStatus.CANCELLED
     assert isinstance(waiting.exception(), TaskCancelledError)
     assert ran == []
+    assert pool.futures[0].cancelled()

@@ -465,3 +465,20 @@ def test_an_await_abandoned_on_a_closed_event_loop_does_not_stop_the_run_finishi
 
 async def _await(handle: TaskHandle) -> Any:
     return await handle
+
+
+@pytest.mark.timeout(30)
+def test_a_waiter_left_on_a_loop_that_was_closed_does_not_stop_the_run_finishing() -> None:
+    # The awaiting task is never cancelled: its loop is just closed under it, so the
+    # handle still holds the waiter when it finishes, and waking it must not fail the run.
+    with TaskRunner() as runner:
+        first = runner.submit(double, 2)
+        second = runner.submit(double, 3, depends_on=[first])
+        loop = asyncio.new_event_loop()
+        waiting = loop.create_task(_await(first))
+        waiting._log_destroy_pending = False  # type: ignore[attr-defined]  # left pending on purpose
+        loop.run_until_complete(asyncio.sleep(0))  # the task registers its waiter
+        loop.close()
+        runner.run()
+
+    assert (first.result(), second.result()) == (4, 6)

@@ -260,15 +260,16 @@ def test_a_thread_body_that_starts_after_its_attempt_ended_gets_its_arguments() 
 
 
 @pytest.mark.timeout(30)
-def test_a_thread_attempt_waiting_for_a_pool_thread_times_out_only_after_its_body_begins() -> None:
+def test_a_thread_attempt_after_an_abandoned_body_runs_at_once_on_a_fresh_thread() -> None:
     # A body abandoned at its timeout keeps its pool thread (threads cannot be stopped).
-    # The next attempt waits for that thread longer than its own timeout: its time counts
-    # from when its body begins, so it completes instead of timing out unrun.
-    release = threading.Event()
+    # With max_workers=1, the next attempt must not wait for that thread: it gets a fresh
+    # pool and completes while the abandoned body still blocks.
+    release, returned = threading.Event(), threading.Event()
 
     @task(backend="thread", timeout=DEADLINE)
     def stuck() -> None:
         release.wait(EVENT_WAIT)
+        returned.set()
 
     @task(backend="thread", timeout=DEADLINE)
     def quick() -> str:
@@ -279,11 +280,57 @@ def test_a_thread_attempt_waiting_for_a_pool_thread_times_out_only_after_its_bod
         run = asyncio.ensure_future(runner.arun())
         with pytest.raises(TaskTimeoutError):
             await stuck_handle
-        assert quick_handle.status is TaskStatus.RUNNING  # started, queued for the thread
-        await asyncio.sleep(4 * DEADLINE)  # let quick's own timeout pass while it waits
+        assert await asyncio.wait_for(quick_handle, EVENT_WAIT) == "ran"
+        assert not returned.is_set()  # it ran while the abandoned body still blocked
         release.set()
         await run
-        assert quick_handle.result() == "ran"
 
     with TaskRunner(max_workers=1, on_task_error="continue") as runner:
+        asyncio.run(main(runner))
+
+
+class QueuedPool:
+    """A stand-in thread pool whose jobs wait for a thread until the test runs them."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        self.jobs.append((fn, args))
+        return Future()  # pending: no thread has taken it
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        pass
+
+
+@pytest.mark.timeout(30)
+def test_a_timed_thread_attempt_counts_its_time_from_when_its_body_begins() -> None:
+    # While the body waits for a pool thread, its timeout does not run; once the body
+    # begins, the timeout ends the attempt as usual.
+    began, release = threading.Event(), threading.Event()
+
+    @task(backend="thread", timeout=DEADLINE)
+    def slow() -> None:
+        began.set()
+        release.wait(EVENT_WAIT)
+
+    pool = QueuedPool()
+
+    async def main(runner: TaskRunner) -> None:
+        runner._lane("thread").backend._pool = pool  # type: ignore[attr-defined]
+        handle = runner.submit(slow)
+        run = asyncio.ensure_future(runner.arun())
+        await asyncio.sleep(4 * DEADLINE)  # its timeout would have passed by now
+        assert handle.status is TaskStatus.RUNNING
+        ((job, args),) = pool.jobs
+        thread = threading.Thread(target=job, args=args)
+        thread.start()  # a thread takes the body only now
+        with pytest.raises(TaskTimeoutError):
+            await asyncio.wait_for(handle, EVENT_WAIT)
+        assert began.is_set()
+        release.set()
+        await run
+        thread.join(EVENT_WAIT)
+
+    with TaskRunner(on_task_error="continue") as runner:
         asyncio.run(main(runner))

@@ -147,19 +147,20 @@ def test_the_other_arguments_are_still_checked_at_submit() -> None:
         runner.run()
 
 
-def test_an_upstream_result_that_cannot_travel_fails_only_the_process_task() -> None:
+def test_an_upstream_result_that_cannot_travel_fails_only_the_process_task_at_once() -> None:
     @task
     def make_lock() -> threading.Lock:
         return threading.Lock()
 
     with TaskRunner(on_task_error="continue") as runner:
         lock = make_lock.submit()
-        used = runner.submit(task(backend="process")(repr), lock, depends_on=[lock])
+        used = runner.submit(task(backend="process", retries=2)(repr), lock, depends_on=[lock])
         rows = load.submit()
         after = runner.submit(task(backend="process")(total), rows, depends_on=[rows])
         runner.run()
     error = used.exception()
     assert isinstance(error, SerializationError)
     assert "argument 0 (at args[0].result()): cannot pickle '_thread.lock'" in str(error)
+    assert used.attempts == 1  # not retried: the same value would fail again
     assert lock.status is TaskStatus.COMPLETED
     assert after.status is TaskStatus.COMPLETED

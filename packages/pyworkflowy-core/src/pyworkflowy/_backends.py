@@ -76,9 +76,10 @@ class ThreadBackend(ExecutionBackend):
     """Sync bodies on a lazily created `ThreadPoolExecutor` of ``max_workers`` threads.
 
     Each lane has its own pool (the asyncio lane one for its sync bodies), so a lane's
-    ``max_workers`` running attempts always have threads. Only a body abandoned at its
-    timeout keeps its thread until it returns; an attempt queued behind it starts its
-    timeout when its body begins (``_Extra.began``), not before.
+    ``max_workers`` running attempts have threads. A body abandoned at its timeout (or by
+    an aborted run) keeps its thread until it returns, though its slot is free again: when
+    every thread of the pool is taken that way, the next attempt gets a fresh pool and
+    the old one is left to its abandoned bodies. No attempt waits for a thread behind one.
 
     Completions are batched: worker threads append to a deque and wake the loop once per
     batch instead of once per task (what ``run_in_executor`` would cost).
@@ -89,8 +90,9 @@ class ThreadBackend(ExecutionBackend):
     def __init__(self, runner: TaskRunner) -> None:
         super().__init__(runner)
         self._pool: ThreadPoolExecutor | None = None
+        self._busy = 0  # calls given to the current pool and not reported yet (loop thread)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._done: deque[tuple[TaskHandle, int, bool, Any]] = deque()
+        self._done: deque[tuple[ThreadPoolExecutor, tuple[TaskHandle, int, bool, Any]]] = deque()
         self._wake_scheduled = False
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -102,12 +104,15 @@ class ThreadBackend(ExecutionBackend):
 
     def start(self, handle: TaskHandle, attempt: int) -> None:
         pool = self._pool
-        if pool is None:
+        if pool is None or self._busy >= self.runner.max_workers:
             from concurrent.futures import ThreadPoolExecutor
 
+            if pool is not None:  # every thread is held by an abandoned body
+                pool.shutdown(wait=False)
             pool = self._pool = ThreadPoolExecutor(
                 max_workers=self.runner.max_workers, thread_name_prefix="pyworkflowy"
             )
+            self._busy = 0
         loop = self._loop
         assert loop is not None, "bind() comes before start()"
         # The arguments are taken now: a handle that ends (a timeout) lets go of its own.
@@ -115,7 +120,8 @@ class ThreadBackend(ExecutionBackend):
         x = handle._x
         if x is not None and x.timer is not None and handle._task.timeout is not None:
             x.began = None  # the timeout counts from when a pool thread takes the body
-        handle._exec = pool.submit(self._call, handle, attempt, loop, call)
+        self._busy += 1
+        handle._exec = (pool.submit(self._call, handle, attempt, loop, call, pool), pool)
 
     def _call(
         self,
@@ -123,11 +129,12 @@ class ThreadBackend(ExecutionBackend):
         attempt: int,
         loop: asyncio.AbstractEventLoop,
         call: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]],
+        pool: ThreadPoolExecutor,
     ) -> None:
         fn, args, kwargs = call
         x = handle._x
         if x is not None and handle._attempts == attempt:
-            x.began = time.monotonic()  # the loop's clock: read by the runner's timeout
+            x.began = time.monotonic()  # the clock the runner's timeout reads too
         token = _current_task.set(TaskContext(handle, attempt))
         runner_token = _current_runner.set(self.runner)  # task.submit() finds its runner
         try:
@@ -137,15 +144,18 @@ class ThreadBackend(ExecutionBackend):
         finally:
             _current_runner.reset(runner_token)
             _current_task.reset(token)
-        self._report(loop, outcome)
+        self._report(loop, pool, outcome)
 
     def _report(
-        self, loop: asyncio.AbstractEventLoop, outcome: tuple[TaskHandle, int, bool, Any]
+        self,
+        loop: asyncio.AbstractEventLoop,
+        pool: ThreadPoolExecutor,
+        outcome: tuple[TaskHandle, int, bool, Any],
     ) -> None:
         """Hand an outcome to the loop, waking it once per batch (from any thread)."""
         if loop is not self._loop:
             return  # that run has ended; the handle was settled when it timed out
-        self._done.append(outcome)
+        self._done.append((pool, outcome))
         if not self._wake_scheduled:
             self._wake_scheduled = True
             # A closed loop means that run ended and nothing waits for this outcome.
@@ -156,16 +166,19 @@ class ThreadBackend(ExecutionBackend):
         self._wake_scheduled = False
         done, settle = self._done, self.runner._settle
         while done:
-            settle(*done.popleft())
+            pool, outcome = done.popleft()
+            if pool is self._pool:
+                self._busy -= 1
+            settle(*outcome)
 
     def stop(self, handle: TaskHandle) -> None:
-        future: Future[None] | None = handle._exec
-        # cancel() only takes while the call waits for a thread (one freed by a body
-        # abandoned at its timeout); then the body never runs and this reports the attempt.
-        # A running body is told by its cancel flag instead.
-        if future is not None and future.cancel() and self._loop is not None:
+        running: tuple[Future[None], ThreadPoolExecutor] | None = handle._exec
+        # cancel() only takes while the call waits for a pool thread to pick it up; then the
+        # body never runs and this reports the attempt. A running body is told by its
+        # cancel flag instead.
+        if running is not None and running[0].cancel() and self._loop is not None:
             error = TaskCancelledError(f"task {handle.id!r} was cancelled before it ran")
-            self._report(self._loop, (handle, handle._attempts, False, error))
+            self._report(self._loop, running[1], (handle, handle._attempts, False, error))
 
     def shutdown(self, wait: bool = True) -> None:
         pool, self._pool = self._pool, None

@@ -16,9 +16,14 @@ __all__ = [
 class TaskError(Exception):
     """Base class of every error pyworkflowy raises; catch it to handle them all."""
 
+    # An attempt that fails with a terminal error ends its task: no retry can help.
+    _terminal = False
+
 
 class TaskTimeoutError(TaskError):
     """An attempt ran past its task's ``timeout=``; timeouts are never retried."""
+
+    _terminal = True
 
 
 class TaskCancelledError(TaskError):
@@ -38,4 +43,6 @@ class RetryExhaustedError(TaskError):
 
 
 class CheckpointError(TaskError):
-    """Serialising, writing or reading a checkpoint failed."""
+    """Serialising, writing or reading a checkpoint failed; never retried."""
+
+    _terminal = True

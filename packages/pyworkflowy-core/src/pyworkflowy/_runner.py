@@ -26,6 +26,7 @@ from ._errors import (
     DependencyFailedError,
     RetryExhaustedError,
     TaskCancelledError,
+    TaskError,
     TaskTimeoutError,
 )
 from ._graph import path_between
@@ -55,6 +56,8 @@ COMPLETED, FAILED, CANCELLED, SKIPPED = (
     TaskStatus.SKIPPED,
 )
 _now = time.time
+_monotonic = time.monotonic
+_TIMER_SLACK = 0.001  # seconds: a deadline closer than this has come (coarse loop clocks)
 _T = TypeVar("_T")
 _NO_KWARGS: dict[str, Any] = {}  # shared by every handle submitted without keywords; never mutated
 _PLAIN_TASK_CACHE = 1024  # plain callables whose Task is kept for reuse
@@ -589,7 +592,7 @@ class TaskRunner:
             loop = self._loop
             assert loop is not None
             x = handle._extra()
-            x.began = loop.time()  # a backend whose body waits for a worker sets None
+            x.began = _monotonic()  # a backend whose body waits for a worker sets None
             x.timer = loop.call_later(timeout, self._on_timeout, handle, attempt)
         lane.backend.start(handle, attempt)
 
@@ -624,7 +627,7 @@ class TaskRunner:
 
     def _failed_attempt(self, handle: TaskHandle, attempt: int, exc: BaseException) -> None:
         task = handle._task
-        if isinstance(exc, (TaskTimeoutError, CheckpointError)):  # terminal, never retried
+        if isinstance(exc, TaskError) and exc._terminal:  # a timeout, ...: never retried
             self._finish(handle, FAILED, None, exc)
             return
         if _is_cancellation(exc):
@@ -669,13 +672,13 @@ class TaskRunner:
         timeout, loop = handle._task.timeout, self._loop
         assert timeout is not None
         assert loop is not None
-        now = loop.time()
-        # The attempt's time counts from when its body began (a thread body may have
-        # waited for a pool thread held by an abandoned one); not begun yet: wait again.
+        # The attempt's time counts from when its body began (a thread body may wait a
+        # moment for its pool thread); not begun yet: wait again. One clock for both
+        # (time.monotonic), whatever clock the loop keeps.
         began = x.began
-        deadline = (now if began is None else began) + timeout
-        if deadline > now:
-            x.timer = loop.call_at(deadline, self._on_timeout, handle, attempt)
+        left = timeout if began is None else began + timeout - _monotonic()
+        if left > _TIMER_SLACK:
+            x.timer = loop.call_later(left, self._on_timeout, handle, attempt)
             return
         x.timer = None
         handle._set_cancel_flag()  # lets a thread body that polls the flag stop too

@@ -67,9 +67,10 @@ class CronExpression:
 
         Wall-clock times at or before the wall-clock time of ``after`` count as done, so
         a repeated hour fires once; times in a spring-forward gap fire when it ends.
-        ``fired`` is the instant of the previous fire: wall-clock times up to its wall-clock
-        time are done too, which matters when ``after`` falls in the second pass of a
-        repeated hour (a late tick) while that fire was in the first.
+        ``fired`` is the previous due instant (fired, or dropped by the misfire policy or
+        ``max_instances``): wall-clock times up to its wall-clock time are done too, which
+        matters when ``after`` falls in the second pass of a repeated hour (a late tick)
+        while that due time was in the first.
         """
         wall = local_time(after, tz).replace(tzinfo=None, fold=0)
         if fired is not None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import subprocess
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -226,14 +225,22 @@ class ProcessBackend(ExecutionBackend):
         worker.exited = True
         for kind, body in messages:
             self._deliver(worker, kind, body)
-        # Without a pidfd this runs at EOF on the reply pipe, usually as the process ends.
-        # One that closed the pipe but lives on can never reply: after a short grace it is
-        # killed rather than waited for (on the loop).
-        try:
-            code, alive = worker.reap(_EXIT_GRACE), False
-        except subprocess.TimeoutExpired:
+        # Without a pidfd this runs at EOF on the reply pipe, usually as the process ends:
+        # give it a moment to finish exiting, without blocking the loop.
+        if worker.proc.poll() is None and loop is not None and not loop.is_closed():
+            loop.call_later(_EXIT_GRACE, self._ended, worker)
+        else:
+            self._ended(worker)
+
+    def _ended(self, worker: Worker) -> None:
+        """Reap ``worker`` and fail the attempt it was running, if any.
+
+        A process that closed its reply pipe but lives on can never reply: it is killed.
+        """
+        alive = worker.proc.poll() is None
+        if alive:
             worker.kill()
-            code, alive = worker.reap(None), True
+        code = _reap(worker, None)
         self._unreaped.discard(worker)
         for pool in (self._live, self._idle, self._dying):
             if worker in pool:

@@ -11,9 +11,12 @@ class SerializationError(TaskError, TypeError):
     """A task's function, an argument or its result cannot cross the process boundary.
 
     Raised by ``submit`` for the function and arguments (nothing is registered then), and
-    stored as the task's failure when a result cannot travel back. It is a `TypeError`
-    too, the type `pickle` itself uses for unpicklable objects.
+    stored as the task's failure when a result (or an upstream handle's result) cannot
+    travel. Never retried: the same value would fail again. It is a `TypeError` too, the
+    type `pickle` itself uses for unpicklable objects.
     """
+
+    _terminal = True
 
 
 class WorkerDiedError(TaskError):

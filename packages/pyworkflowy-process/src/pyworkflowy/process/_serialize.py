@@ -36,6 +36,7 @@ __all__ = ["CallEncoder", "describe_unpicklable", "dumps"]
 PROTOCOL = 5
 # Argument values of these exact types cannot refer to code, so plain pickle is safe.
 _PLAIN = frozenset({int, float, str, bytes, bool, type(None), complex})
+_FN_CACHE = 1024  # tasks whose by-reference function bytes are kept
 _importable_cache: dict[str, bool] = {}
 _checked_modules: set[str] = set()
 
@@ -208,6 +209,8 @@ class CallEncoder:
         try:
             fn_bytes = self._fn_bytes[task]
         except KeyError:
+            if len(self._fn_bytes) >= _FN_CACHE:  # new closures on every submit: stay bounded
+                self._fn_bytes.clear()
             fn_bytes = self._fn_bytes[task] = _reference_bytes(task)
         args, kwargs = handle._args, handle._kwargs
         plain = all(type(a) in _PLAIN for a in args) and all(
