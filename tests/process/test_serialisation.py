@@ -141,18 +141,29 @@ def test_module_level_tasks_of_an_importable_module_run_by_reference(
 
             def plain(x):
                 return x - 1
+
+            FACTOR = 1
+
+            @task(backend="process")
+            def scaled(x):
+                return x * FACTOR
             """
         )
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     import procmod_tasks  # type: ignore[import-not-found]
 
+    # By reference, the worker imports the module itself: it sees FACTOR as importing
+    # makes it, not the parent's later change (a function sent by value would carry 100).
+    monkeypatch.setattr(procmod_tasks, "FACTOR", 100)
     with TaskRunner(max_workers=1) as runner:
         a = runner.submit(procmod_tasks.decorated, 1)
         b = runner.submit(procmod_tasks.ClassForm(), 2)
         c = runner.submit(procmod_tasks.plain, 3, key="plain")
+        d = runner.submit(procmod_tasks.scaled, 5)
         runner.run()
     assert (a.result(), b.result(), c.result()) == (2, 4, 2)
+    assert d.result() == 5
 
 
 def test_a_global_read_by_value_is_captured_at_submit() -> None:

@@ -219,7 +219,8 @@ class AsyncioBackend(ExecutionBackend):
         self, handle: TaskHandle, attempt: int, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
         _current_task.set(TaskContext(handle, attempt))  # this asyncio task's own context
-        _current_runner.set(self.runner)  # whichever callback started it: submit() finds it
+        if _current_runner.get() is not self.runner:  # started from a callback without it
+            _current_runner.set(self.runner)  # task.submit() in the body finds its runner
         try:
             value = await handle._task.fn(*args, **kwargs)
         except BaseException as exc:  # CancelledError included: the runner asked for it
