@@ -32,7 +32,9 @@ def total(rows: TaskHandle) -> tuple[int, int]:
 def describe(rows: TaskHandle, *, scale: int = 1) -> dict[str, object]:
     return {
         "id": rows.id,
+        "name": rows.name,
         "status": rows.status.value,
+        "ok": rows.get_result().ok and rows.exception() is None,
         "done": rows.done(),
         "attempts": rows.attempts,
         "value": [v * scale for v in rows.result()],
@@ -66,7 +68,9 @@ def test_the_finished_copy_has_the_handles_id_status_and_attempts() -> None:
         runner.run()
     assert described.result() == {
         "id": "rows",
+        "name": load.name,
         "status": "completed",
+        "ok": True,
         "done": True,
         "attempts": 1,
         "value": [30, 10, 20],

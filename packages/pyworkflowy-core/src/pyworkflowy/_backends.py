@@ -118,7 +118,7 @@ class ThreadBackend(ExecutionBackend):
         # The arguments are taken now: a handle that ends (a timeout) lets go of its own.
         call = (handle._task.fn, handle._args, handle._kwargs)
         x = handle._x
-        if x is not None and x.timer is not None and handle._task.timeout is not None:
+        if x is not None and handle._task.timeout is not None:
             x.began = None  # the timeout counts from when a pool thread takes the body
         self._busy += 1
         handle._exec = (pool.submit(self._call, handle, attempt, loop, call, pool), pool)

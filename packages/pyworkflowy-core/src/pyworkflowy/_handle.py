@@ -41,7 +41,7 @@ class _Extra:
     )
 
     def __init__(self) -> None:
-        self.began: float | None = None  # loop time the timed attempt's body began
+        self.began: float | None = None  # time.monotonic() when the timed attempt's body began
         self.blocker: TaskHandle | None = None  # the first dependency that did not complete
         self.cancel_event: threading.Event | None = None
         self.cancel_requested = False

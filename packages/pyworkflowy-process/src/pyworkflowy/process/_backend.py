@@ -76,7 +76,7 @@ class ProcessBackend(ExecutionBackend):
     def start(self, handle: TaskHandle, attempt: int) -> None:
         payload = handle._payload
         if payload is None or payload[1] is None:
-            # Not prepared (a resumed handle), or waiting for its handle arguments to finish.
+            # Not prepared (made without submit), or waiting for its handle arguments to finish.
             try:
                 handle._payload = self._encoder.encode(handle, resolve=True)
             except SerializationError as exc:

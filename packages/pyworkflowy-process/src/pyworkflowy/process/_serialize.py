@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, ClassVar, cast
 
 import cloudpickle
-from pyworkflowy import Task, TaskBase, TaskHandle, TaskResult
+from pyworkflowy import Task, TaskBase, TaskHandle
 
 from ._errors import SerializationError
 from ._finished import FinishedHandle
@@ -281,7 +281,7 @@ def _finished(handle: TaskHandle) -> FinishedHandle:
             pickle.loads(dumps(error))
         except Exception:  # say what it was, in a form that travels
             result = result._replace(error=RuntimeError(f"{type(error).__name__}: {error}"))
-    return FinishedHandle(handle.id, TaskResult(*result))
+    return FinishedHandle(handle.id, result)
 
 
 def _submission_error(
