@@ -11,35 +11,27 @@ import pytest
 from pyworkflowy import TaskRunner, TaskStatus, current_task, task
 
 PLUGIN = '''
-from pyworkflowy._backends import ExecutionBackend
-from pyworkflowy._context import _current_task
-from pyworkflowy._types import TaskContext
+from pyworkflowy.backends import Backend
 
 
-class InlineBackend(ExecutionBackend):
-    """Runs each body on the loop thread, right away; reports on the next loop pass."""
+class InlineBackend(Backend):
+    """Runs each body on the loop thread, right away, through the public API only."""
 
-    name = "inline"
     started = []
 
-    def bind(self, loop):
-        self.loop = loop
-
-    def start(self, handle, attempt):
-        InlineBackend.started.append(handle.id)
-        token = _current_task.set(TaskContext(handle, attempt))
+    def start(self, attempt):
+        InlineBackend.started.append(attempt.handle.id)
         try:
-            ok, value = True, handle._task.fn(*handle._args, **handle._kwargs)
+            with attempt.context():
+                value = attempt.fn(*attempt.args, **attempt.kwargs)
         except Exception as exc:
-            ok, value = False, exc
-        finally:
-            _current_task.reset(token)
-        self.loop.call_soon(self.runner._settle, handle, attempt, ok, value)
+            attempt.fail(exc)
+        else:
+            attempt.succeed(value)
 
 
 class NotABackend:
-    def __init__(self, runner):
-        self.runner = runner
+    pass
 '''
 
 
@@ -94,11 +86,16 @@ def test_a_registered_name_is_a_valid_runner_default() -> None:
 
 
 @pytest.mark.usefixtures("installed_plugin")
-def test_an_entry_point_that_is_not_an_execution_backend_is_refused_by_name() -> None:
-    with TaskRunner() as runner, pytest.raises(TypeError, match=r"'broken'.*ExecutionBackend"):
+def test_an_entry_point_that_is_not_a_backend_is_refused_by_name() -> None:
+    with TaskRunner() as runner, pytest.raises(TypeError, match=r"'broken'.*Backend"):
         runner.submit(task(backend="broken")(lambda: None))
 
 
-def test_an_unregistered_backend_name_is_refused_when_the_task_is_defined() -> None:
-    with pytest.raises(ValueError, match=r"unknown backend 'inline'.*pyworkflowy\.backends"):
-        task(backend="inline")(lambda: None)
+def test_an_unregistered_backend_name_is_refused_when_the_task_is_submitted() -> None:
+    elsewhere = task(backend="inline")(lambda: None)  # may be provided by the runner it meets
+    with (
+        TaskRunner() as runner,
+        pytest.raises(ValueError, match=r"unknown backend 'inline'.*pyworkflowy\.backends"),
+    ):
+        runner.submit(elsewhere)
+    assert runner.handles() == []

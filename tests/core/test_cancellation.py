@@ -527,7 +527,7 @@ def test_cancel_of_a_thread_task_still_waiting_for_a_pool_thread_ends_it_cancell
 
     pool = QueuedPool()
     with TaskRunner(max_workers=1) as runner:
-        runner._lane("thread").backend._pool = pool  # type: ignore[attr-defined]
+        runner._submitter.lane_for(queued).backend._pool = pool  # type: ignore[attr-defined]
         waiting = runner.submit(queued)
 
         async def cancel_while_queued() -> None:

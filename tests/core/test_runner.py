@@ -414,7 +414,7 @@ def test_max_workers_applies_to_each_backend_so_sync_bodies_of_two_lanes_run_tog
     assert [h.result() for h in handles] == ["asyncio", "asyncio", "thread", "thread"]
 
 
-def test_max_workers_bounds_async_tasks_running_at_once() -> None:
+def test_max_concurrency_bounds_async_tasks_running_at_once() -> None:
     probe = ConcurrencyProbe()
 
     async def main() -> None:
@@ -431,7 +431,7 @@ def test_max_workers_bounds_async_tasks_running_at_once() -> None:
             await asyncio.wait_for(two_running.wait(), EVENT_WAIT)
             release.set()
 
-        with TaskRunner(max_workers=2) as runner:
+        with TaskRunner(max_concurrency=2) as runner:
             for _ in range(6):
                 runner.submit(body)
             await asyncio.gather(runner.arun(), release_when_two_run())

@@ -327,7 +327,7 @@ def _noop() -> None:
         pytest.param({"timeout": float("nan")}, "timeout", "nan", id="nan-timeout"),
         pytest.param({"backoff_base": float("inf")}, "backoff_base", "inf", id="infinite-base"),
         pytest.param({"backoff_max": -1}, "backoff_max", "-1", id="negative-cap"),
-        pytest.param({"backend": "gpu"}, "backend", "'gpu'", id="unknown-backend"),
+        pytest.param({"backend": ""}, "backend", "''", id="empty-backend"),
         pytest.param({"backoff": "quadratic"}, "backoff", "'quadratic'", id="unknown-backoff"),
         pytest.param(
             {"on_dep_failure": "ignore"}, "on_dep_failure", "'ignore'", id="unknown-dep-policy"

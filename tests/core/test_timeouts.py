@@ -248,7 +248,7 @@ def test_a_thread_body_that_starts_after_its_attempt_ended_gets_its_arguments() 
 
     pool = HeldPool()
     with TaskRunner() as runner:
-        runner._lane("thread").backend._pool = pool  # type: ignore[attr-defined]
+        runner._submitter.lane_for(fetch).backend._pool = pool  # type: ignore[attr-defined]
         handle = runner.submit(fetch, "/only/this/one")
         runner.submit(boom)
         with pytest.raises(RuntimeError, match="boom"):
@@ -317,7 +317,7 @@ def test_a_timed_thread_attempt_counts_its_time_from_when_its_body_begins() -> N
     pool = QueuedPool()
 
     async def main(runner: TaskRunner) -> None:
-        runner._lane("thread").backend._pool = pool  # type: ignore[attr-defined]
+        runner._submitter.lane_for(slow).backend._pool = pool  # type: ignore[attr-defined]
         handle = runner.submit(slow)
         run = asyncio.ensure_future(runner.arun())
         await asyncio.sleep(4 * DEADLINE)  # its timeout would have passed by now

@@ -677,7 +677,11 @@ def test_with_interval_zero_a_task_starts_only_after_every_finished_task_was_sav
     # One worker: a body that returned belongs to a task that finished before the next
     # one started, so each body must find every earlier one saved.
     with TaskRunner(
-        max_workers=1, checkpointer=store, checkpoint_interval=0, on_task_error="continue"
+        max_workers=1,
+        max_concurrency=1,
+        checkpointer=store,
+        checkpoint_interval=0,
+        on_task_error="continue",
     ) as runner:
         for i in range(4):  # independent ones (free2 fails), then a chain
             store.handles.append(runner.submit(step, f"free{i}", fail=i == 2, key=f"free{i}"))

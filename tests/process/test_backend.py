@@ -9,7 +9,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 import pytest
-from pyworkflowy import TaskBase, TaskRunner, TaskStatus, task
+from pyworkflowy import Task, TaskBase, TaskRunner, TaskStatus, task
 from pyworkflowy.process import ProcessBackend
 
 
@@ -182,13 +182,21 @@ def test_without_the_distribution_backend_process_raises_an_install_hint(
 
 
 def test_the_backend_is_found_by_import_name_not_by_entry_point() -> None:
-    from pyworkflowy._backends import create_backend
-
     registered = {ep.name for ep in entry_points(group="pyworkflowy.backends")}
-    runner = TaskRunner()
-    backend = create_backend("process", runner)
     assert "process" not in registered
-    assert isinstance(backend, ProcessBackend)
+    with TaskRunner(backend="process") as runner:
+        handle = runner.submit(os.getpid)
+        runner.run()
+    assert handle.backend == "process"
+    assert handle.result() != os.getpid()
+
+
+def test_a_process_backend_instance_runs_tasks_under_the_name_it_is_given() -> None:
+    pid_on_cpu = Task(os.getpid, name="pid_on_cpu", backend="cpu")
+    with TaskRunner(backends={"cpu": ProcessBackend(max_workers=1)}) as runner:
+        first, second = runner.submit(pid_on_cpu), runner.submit(pid_on_cpu)
+        runner.run()
+    assert first.result() == second.result() != os.getpid()  # one worker, reused
 
 
 def test_every_handle_of_a_process_run_completes() -> None:

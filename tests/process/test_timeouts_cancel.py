@@ -223,7 +223,9 @@ def test_cancelling_a_task_whose_result_already_arrived_completes_it() -> None:
         handle = runner.submit(getpid)
         run = asyncio.ensure_future(runner.arun())
         await asyncio.sleep(0)  # arun's first step dispatches the task to a worker
-        reply_fd = handle._exec.rfd  # the worker's reply pipe: block the loop until it is there
+        attempt = handle._attempt
+        assert attempt is not None
+        reply_fd = attempt.state.rfd  # the worker's reply pipe: block the loop until it's there
         assert select.select([reply_fd], [], [], 10)[0]
         handle.cancel()  # on the loop thread, before the loop has read the reply
         await run

@@ -4,6 +4,7 @@ __path__ = __import__("pkgutil").extend_path(__path__, __name__)
 
 from typing import Any
 
+from . import backends, events
 from ._checkpoint import Checkpointer, RecordBatch, RecordColumns
 from ._context import current_task, get_current_runner
 from ._errors import (
@@ -17,6 +18,7 @@ from ._errors import (
 )
 from ._handle import TaskHandle
 from ._optional import install_hint_finder, missing
+from ._options import TaskOptions
 from ._runner import TaskRunner
 from ._task import Task, TaskBase, task
 from ._types import (
@@ -24,6 +26,7 @@ from ._types import (
     Backoff,
     DepFailurePolicy,
     OnTaskError,
+    Progress,
     TaskContext,
     TaskResult,
     TaskStatus,
@@ -40,6 +43,7 @@ __all__ = [
     "DepFailurePolicy",
     "DependencyFailedError",
     "OnTaskError",
+    "Progress",
     "RecordBatch",
     "RecordColumns",
     "RetryExhaustedError",
@@ -49,11 +53,14 @@ __all__ = [
     "TaskContext",
     "TaskError",
     "TaskHandle",
+    "TaskOptions",
     "TaskResult",
     "TaskRunner",
     "TaskStatus",
     "TaskTimeoutError",
+    "backends",
     "current_task",
+    "events",
     "get_current_runner",
     "task",
 ]

@@ -1,13 +1,63 @@
-"""Graph queries that only edge additions after submit need (submit itself cannot close a cycle)."""
+"""The task graph: links between handles, release of dependents, and cycle checks.
+
+Each handle counts its unfinished dependencies (``_pending``) and lists its dependents
+(one kept bare, more in a list: most nodes have at most one, and a list per node is a
+million extra objects in a big fan). Submit cannot close a cycle (its dependents do not
+exist yet); `path_between` serves the edges added later.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ._errors import DependencyFailedError
+from ._types import TERMINAL, TaskStatus
+
 if TYPE_CHECKING:
     from ._handle import TaskHandle
 
-__all__ = ["path_between"]
+__all__ = ["blocked_outcome", "link", "path_between"]
+
+_COMPLETED, _FAILED, _SKIPPED = TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED
+
+
+def link(handle: TaskHandle, dep: TaskHandle) -> None:
+    """Make ``handle`` wait for ``dep`` (or note ``dep``'s failure if it already ended)."""
+    status = dep._status
+    if status in TERMINAL:
+        if status is not _COMPLETED and (handle._blocker is None or status is not _SKIPPED):
+            handle._blocker = dep
+        return
+    dependents = dep._dependents
+    if dependents is None:
+        dep._dependents = handle
+    elif isinstance(dependents, list):
+        dependents.append(handle)
+    else:
+        dep._dependents = [dependents, handle]
+    handle._pending += 1
+
+
+def blocked_outcome(
+    handle: TaskHandle,
+) -> tuple[TaskStatus, None, DependencyFailedError] | None:
+    """The terminal outcome ``on_dep_failure`` gives a handle whose dependency failed."""
+    x = handle._x
+    blocker = None if x is None else x.blocker
+    if blocker is None:
+        return None
+    policy = handle._task.options.on_dep_failure
+    if policy == "run-anyway":
+        return None
+    ended = blocker._status.value
+    if policy == "skip" or blocker._status is _SKIPPED:
+        message = f"task {handle.id!r} was skipped: dependency {blocker.id!r} ended {ended}"
+        return _SKIPPED, None, DependencyFailedError(message)
+    error = DependencyFailedError(
+        f"task {handle.id!r} did not run: dependency {blocker.id!r} ended {ended}"
+    )
+    error.__cause__ = blocker._error
+    return _FAILED, None, error
 
 
 def path_between(target: TaskHandle, start: TaskHandle) -> list[TaskHandle] | None:

@@ -7,13 +7,16 @@ import threading
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
+from ._context import _current_task
 from ._errors import TaskCancelledError
 from ._types import TERMINAL as _TERMINAL
-from ._types import TaskResult, TaskStatus
+from ._types import Progress, TaskResult, TaskStatus
 
 if TYPE_CHECKING:
-    from ._runner import TaskRunner, _Lane
+    from ._lanes import Lane
+    from ._runner import TaskRunner
     from ._task import Task
+    from .backends import Attempt
 
 __all__ = ["TaskHandle"]
 
@@ -36,6 +39,9 @@ class _Extra:
         "cancel_requested",
         "fingerprint",
         "payload",
+        "progress",
+        "progress_due",
+        "seceded",
         "timer",
         "waiters",
     )
@@ -47,6 +53,9 @@ class _Extra:
         self.cancel_requested = False
         self.fingerprint: str | None = None  # of the arguments, when checkpointing
         self.payload: Any = None  # what the backend's prepare() returned
+        self.progress: Progress | None = None  # the body's last report_progress
+        self.progress_due = False  # a TaskProgress event is on its way to the loop thread
+        self.seceded = False  # the running body waits on another handle: slot given back
         self.timer: Any = None  # timeout or backoff timer
         self.waiters: list[Any] | None = None  # threads and futures waiting for the outcome
 
@@ -60,11 +69,11 @@ class TaskHandle:
 
     __slots__ = (
         "_args",
+        "_attempt",
         "_attempts",
         "_dependents",
         "_deps",
         "_error",
-        "_exec",
         "_finished_at",
         "_kwargs",
         "_lane",
@@ -83,7 +92,7 @@ class TaskHandle:
         handle_id: str,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        lane: _Lane,
+        lane: Lane,
         deps: tuple[TaskHandle, ...],
     ) -> None:
         self._task = task
@@ -105,7 +114,7 @@ class TaskHandle:
         self._error: BaseException | None = None
         self._started_at: float | None = None
         self._finished_at: float | None = None
-        self._exec: Any = None
+        self._attempt: Attempt | None = None  # the attempt running now
         self._x: _Extra | None = None
 
     def _extra(self) -> _Extra:
@@ -119,25 +128,7 @@ class TaskHandle:
 
     @property
     def _runner(self) -> TaskRunner:
-        return self._lane.runner
-
-    @property
-    def _payload(self) -> Any:
-        x = self._x
-        return None if x is None else x.payload
-
-    @_payload.setter
-    def _payload(self, value: Any) -> None:
-        self._extra().payload = value
-
-    @property
-    def _fingerprint(self) -> str | None:
-        x = self._x
-        return None if x is None else x.fingerprint
-
-    @_fingerprint.setter
-    def _fingerprint(self, value: str) -> None:
-        self._extra().fingerprint = value
+        return self._lane.engine.runner
 
     @property
     def _blocker(self) -> TaskHandle | None:
@@ -185,6 +176,27 @@ class TaskHandle:
         """How many attempts have started so far."""
         return self._attempts
 
+    @property
+    def args(self) -> tuple[Any, ...]:
+        """The positional arguments it was submitted with (``()`` once it has ended)."""
+        return self._args
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """The keyword arguments it was submitted with (empty once it has ended)."""
+        return dict(self._kwargs)
+
+    @property
+    def backend(self) -> str:
+        """The name of the backend it runs on."""
+        return self._lane.name
+
+    @property
+    def progress(self) -> Progress | None:
+        """What its body last reported with ``current_task().report_progress``, or ``None``."""
+        x = self._x
+        return None if x is None else x.progress
+
     def done(self) -> bool:
         """True once the status is terminal (completed, failed, cancelled or skipped)."""
         return self._status in _TERMINAL
@@ -231,32 +243,47 @@ class TaskHandle:
             future = loop.create_future()
             waiter = (loop, future)
             self._add_waiter(waiter)
+            waiting = _waiting_attempt()
             try:
                 if self._status not in _TERMINAL:
+                    if waiting is not None:  # a task body waits: its slot is given back
+                        waiting.handle._lane.engine.secede(waiting)
                     yield from future.__await__()
             finally:  # the await may have been cancelled: don't keep its loop alive
                 self._remove_waiter(waiter)
+                if waiting is not None:
+                    waiting.handle._lane.engine.rejoin(waiting)
         return self.result()
 
     def _wait(self, timeout: float | None) -> None:
-        runner = self._runner
-        if runner._on_loop_thread():
+        engine = self._lane.engine
+        if engine.on_loop_thread():
             raise RuntimeError(
                 f"handle.result() on the runner's own event loop would block it: "
                 f"use 'await handle' for {self.id!r}"
             )
-        if timeout is None and not runner.running:
+        if timeout is None and engine.loop is None:
             raise RuntimeError(
                 f"task {self.id!r} is {self._status.value} and its runner is not running: "
                 "call runner.run() first, or pass timeout= to wait for another thread's run"
             )
         event = threading.Event()
         self._add_waiter(event)
-        if self._status not in _TERMINAL and not event.wait(timeout):
-            self._remove_waiter(event)
-            raise TimeoutError(
-                f"task {self.id!r} did not finish within {timeout} s (status {self._status.value})"
-            )
+        if self._status in _TERMINAL:
+            return
+        waiting = _waiting_attempt()  # a task body waits: its slot is given back meanwhile
+        if waiting is not None:
+            waiting.handle._lane.engine.secede(waiting)
+        try:
+            if not event.wait(timeout):
+                self._remove_waiter(event)
+                raise TimeoutError(
+                    f"task {self.id!r} did not finish within {timeout} s "
+                    f"(status {self._status.value})"
+                )
+        finally:
+            if waiting is not None:
+                waiting.handle._lane.engine.rejoin(waiting)
 
     def _add_waiter(self, waiter: Any) -> None:
         x = self._extra()
@@ -298,7 +325,7 @@ class TaskHandle:
         if self._status in _TERMINAL:
             return False
         self._set_cancel_flag()
-        self._runner._request_cancel(self)
+        self._lane.engine.request_cancel(self)
         return True
 
     def _set_cancel_flag(self) -> None:
@@ -322,6 +349,13 @@ class TaskHandle:
 
     def __repr__(self) -> str:
         return f"<TaskHandle {self.id!r} task={self._task.name!r} status={self._status.value}>"
+
+
+def _waiting_attempt() -> Attempt | None:
+    """The attempt whose body is running here, if it is still the current one."""
+    context = _current_task.get()
+    attempt = None if context is None else context._attempt
+    return attempt if attempt is not None and attempt.current else None
 
 
 def _resolve(future: Any) -> None:

@@ -118,6 +118,7 @@ class Journal:
         #: an id may be in `finished` twice (a handle forgotten, its id submitted again)
         self.repeats = False
         self.run_completed = False  # set by the runner once a run has ended normally
+        self.on_saved: Callable[[int], None] | None = None  # told how many records a save wrote
 
     @classmethod
     def resume(cls, checkpointer: Checkpointer, interval: float) -> Journal:
@@ -144,7 +145,7 @@ class Journal:
             for name, arg in kwargs.items():
                 validate(arg, f"task {handle.id!r}: keyword argument {name!r}")
             # Taken now: the body may mutate its arguments before the record is written.
-            handle._fingerprint = digest = fingerprint(args, kwargs)
+            handle._extra().fingerprint = digest = fingerprint(args, kwargs)
         else:
             digest = _NO_ARGS  # the common case stays allocation-free
         if not self.resumed:
@@ -232,6 +233,8 @@ class Journal:
             self._removed |= removed
             raise
         self._last_save = time.monotonic()
+        if self.on_saved is not None:
+            self.on_saved(len(finished))
 
     def close(self) -> None:
         """Final flush, then close the checkpointer.

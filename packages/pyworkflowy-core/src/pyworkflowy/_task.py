@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, ClassVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, Unpack, cast, overload
 
-from ._backends import check_backend_name
 from ._context import get_current_runner
-from ._types import BACKOFFS, DEP_FAILURE_POLICIES
+from ._options import OPTION_NAMES, TaskOptions
 
 if TYPE_CHECKING:
     from ._handle import TaskHandle
     from ._runner import TaskRunner
 
-__all__ = ["Task", "TaskBase", "task"]
+__all__ = ["Task", "TaskBase", "TaskOptionArgs", "task"]
 
 _CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect (import time)
-_DEFAULT_BACKOFF_BASE = 1.0
-_DEFAULT_BACKOFF_MAX = 60.0
+
+
+class TaskOptionArgs(TypedDict, total=False):
+    """The keyword options of ``@task(...)`` and ``Task(fn, ...)`` (see `TaskOptions`)."""
+
+    name: str | None
+    backend: str | None
+    retries: int | None
+    max_attempts: int | None
+    timeout: float | None
+    backoff: str
+    backoff_base: float
+    backoff_max: float
+    retry_on: type[BaseException] | tuple[type[BaseException], ...]
+    on_dep_failure: str
 
 
 def is_async_callable(fn: Callable[..., Any]) -> bool:
@@ -49,140 +60,57 @@ def derive_name(fn: Callable[..., Any]) -> str:
     return f"{module}.{qualname}"
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _check_retry_on(retry_on: object) -> tuple[type[BaseException], ...]:
-    classes = retry_on if isinstance(retry_on, tuple) else (retry_on,)
-    if not classes or not all(
-        isinstance(c, type) and issubclass(c, BaseException) for c in classes
-    ):
-        raise ValueError(
-            f"retry_on must be an exception class or a tuple of them, got {retry_on!r}"
-        )
-    return classes  # type: ignore[return-value]
-
-
 class Task:
-    """A callable plus its execution options. Call it directly, or `submit` it to a runner."""
+    """A callable plus its `TaskOptions`. Call it directly, or `submit` it to a runner.
+
+    The options read on every attempt (``backend``, ``timeout``) are kept as attributes
+    too; every option is also readable as ``task.<option>``.
+    """
 
     __slots__ = (
         "__dict__",
         "__weakref__",
         "backend",
-        "backoff",
-        "backoff_base",
-        "backoff_max",
         "fn",
         "is_async",
         "name",
-        "on_dep_failure",
-        "retries",
-        "retry_on",
+        "options",
         "timeout",
     )
 
-    def __init__(
-        self,
-        fn: Callable[..., Any],
-        *,
-        name: str | None = None,
-        backend: str | None = None,
-        retries: int | None = None,
-        max_attempts: int | None = None,
-        timeout: float | None = None,
-        backoff: str = "none",
-        backoff_base: float = _DEFAULT_BACKOFF_BASE,
-        backoff_max: float = _DEFAULT_BACKOFF_MAX,
-        retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
-        on_dep_failure: str = "fail",
-    ) -> None:
+    def __init__(self, fn: Callable[..., Any], **options: Unpack[TaskOptionArgs]) -> None:
         if not callable(fn):
             raise TypeError(f"a task needs a callable, got {fn!r}")
+        name = options.pop("name", None)
         if name is None:
             name = derive_name(fn)
         elif not isinstance(name, str) or not name:
             raise ValueError(f"name must be a non-empty string, got {name!r}")
         else:
             name = str.__str__(name)  # a plain str, even from a StrEnum or other subclass
-        where = f"task {name!r}"
-        if retries is not None and max_attempts is not None:
-            raise ValueError(
-                f"{where}: pass retries={retries!r} or max_attempts={max_attempts!r}, not both "
-                "(max_attempts=N means retries=N-1)"
-            )
-        if max_attempts is not None:
-            if (
-                not isinstance(max_attempts, int)
-                or isinstance(max_attempts, bool)
-                or max_attempts < 1
-            ):
-                raise ValueError(
-                    f"{where}: max_attempts must be an integer >= 1, got {max_attempts!r}"
-                )
-            retries = max_attempts - 1
-        if retries is None:
-            retries = 0
-        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-            raise ValueError(f"{where}: retries must be an integer >= 0, got {retries!r}")
-        if timeout is not None and (
-            not _is_number(timeout) or not timeout > 0 or not math.isfinite(timeout)
-        ):
-            raise ValueError(
-                f"{where}: timeout must be a number of seconds > 0 (or None), got {timeout!r}"
-            )
-        if backoff not in BACKOFFS:
-            raise ValueError(f"{where}: backoff must be one of {BACKOFFS}, got {backoff!r}")
-        for option, value in (("backoff_base", backoff_base), ("backoff_max", backoff_max)):
-            if not _is_number(value) or not value >= 0 or math.isnan(value):
-                raise ValueError(f"{where}: {option} must be a number >= 0, got {value!r}")
-        if math.isinf(backoff_base):  # backoff_max may be inf: no cap
-            raise ValueError(f"{where}: backoff_base must be finite, got {backoff_base!r}")
-        if on_dep_failure not in DEP_FAILURE_POLICIES:
-            raise ValueError(
-                f"{where}: on_dep_failure must be one of {DEP_FAILURE_POLICIES}, "
-                f"got {on_dep_failure!r}"
-            )
-        try:
-            retry_classes = _check_retry_on(retry_on)
-        except ValueError as exc:
-            raise ValueError(f"{where}: {exc}") from None
         is_async = is_async_callable(fn)
-        if backend is not None:
-            check_backend_name(backend, where)
-            if is_async and backend != "asyncio":
-                raise ValueError(
-                    f"{where}: async functions need the event loop, so backend={backend!r} "
-                    "cannot run them; use backend='asyncio' or make the function sync"
-                )
+        self.options = opts = TaskOptions.build(name, is_async, **cast(dict[str, Any], options))
         self.fn = fn
         self.name = name
-        self.backend = backend
-        self.retries = retries
-        self.timeout = None if timeout is None else float(timeout)
-        self.backoff = backoff
-        self.backoff_base = float(backoff_base)
-        self.backoff_max = float(backoff_max)
-        self.retry_on = retry_classes
-        self.on_dep_failure = on_dep_failure
         self.is_async = is_async
+        self.backend = opts.backend
+        self.timeout = opts.timeout
         functools.update_wrapper(self, fn, updated=())  # type: ignore[arg-type]
 
-    @property
-    def max_attempts(self) -> int:
-        """Attempts including the first: ``retries + 1``."""
-        return self.retries + 1
+    # The options, read through (one home: `TaskOptions`).
+    retries = property(lambda self: self.options.retries, doc="Retries after the first attempt.")
+    max_attempts = property(lambda self: self.options.retries + 1, doc="``retries + 1``.")
+    backoff = property(lambda self: self.options.backoff, doc="none, linear or exponential.")
+    backoff_base = property(lambda self: self.options.backoff_base, doc="The backoff base (s).")
+    backoff_max = property(lambda self: self.options.backoff_max, doc="The backoff cap (s).")
+    retry_on = property(lambda self: self.options.retry_on, doc="Exceptions that are retried.")
+    on_dep_failure = property(
+        lambda self: self.options.on_dep_failure, doc="fail, skip or run-anyway."
+    )
 
     def backoff_delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based), capped."""
-        if self.backoff == "linear":
-            delay = self.backoff_base * attempt
-        elif self.backoff == "exponential":
-            delay = self.backoff_base * 2.0 ** (attempt - 1)
-        else:
-            return 0.0
-        return min(delay, self.backoff_max)
+        return self.options.backoff_delay(attempt)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the function directly, bypassing any runner."""
@@ -221,26 +149,14 @@ class Task:
 
     def __repr__(self) -> str:
         backend = self.backend or "runner default"
-        return f"<Task {self.name!r} backend={backend} retries={self.retries}>"
+        return f"<Task {self.name!r} backend={backend} retries={self.options.retries}>"
 
 
 @overload
 def task(fn: Callable[..., Any], /) -> Task: ...
 @overload
 def task(
-    fn: None = None,
-    /,
-    *,
-    name: str | None = ...,
-    backend: str | None = ...,
-    retries: int | None = ...,
-    max_attempts: int | None = ...,
-    timeout: float | None = ...,
-    backoff: str = ...,
-    backoff_base: float = ...,
-    backoff_max: float = ...,
-    retry_on: type[BaseException] | tuple[type[BaseException], ...] = ...,
-    on_dep_failure: str = ...,
+    fn: None = None, /, **options: Unpack[TaskOptionArgs]
 ) -> Callable[[Callable[..., Any]], Task]: ...
 def task(
     fn: Callable[..., Any] | None = None, /, **options: Any
@@ -253,13 +169,11 @@ def task(
         if options:
             raise TypeError("use @task or @task(**options), not task(fn, **options)")
         return Task(fn)
-    if options:
-        # Validate now with a stand-in so a bad option fails at the decorator line.
-        unknown = set(options) - _TASK_OPTIONS
-        if unknown:
-            raise TypeError(
-                f"@task got unknown option(s) {sorted(unknown)}; known: {sorted(_TASK_OPTIONS)}"
-            )
+    unknown = set(options) - OPTION_NAMES
+    if unknown:
+        raise TypeError(
+            f"@task got unknown option(s) {sorted(unknown)}; known: {sorted(OPTION_NAMES)}"
+        )
 
     def decorate(f: Callable[..., Any]) -> Task:
         return Task(f, **options)
@@ -267,27 +181,12 @@ def task(
     return decorate
 
 
-_TASK_OPTIONS = frozenset(
-    {
-        "name",
-        "backend",
-        "retries",
-        "max_attempts",
-        "timeout",
-        "backoff",
-        "backoff_base",
-        "backoff_max",
-        "retry_on",
-        "on_dep_failure",
-    }
-)
-
-
 class TaskBase:
     """Class form of a task: class attributes configure it, ``run`` is the body.
 
     Instantiating a subclass takes no arguments and returns a `Task`, the same type
     ``@task`` produces. Runtime values go to ``submit(*args, **kwargs)`` and on to ``run``.
+    The class attributes are the `TaskOptions` fields (plus ``max_attempts``).
     """
 
     name: ClassVar[str | None] = None
@@ -296,8 +195,8 @@ class TaskBase:
     max_attempts: ClassVar[int | None] = None
     timeout: ClassVar[float | None] = None
     backoff: ClassVar[str] = "none"
-    backoff_base: ClassVar[float] = _DEFAULT_BACKOFF_BASE
-    backoff_max: ClassVar[float] = _DEFAULT_BACKOFF_MAX
+    backoff_base: ClassVar[float] = 1.0
+    backoff_max: ClassVar[float] = 60.0
     retry_on: ClassVar[type[BaseException] | tuple[type[BaseException], ...]] = Exception
     on_dep_failure: ClassVar[str] = "fail"
 
@@ -318,19 +217,9 @@ class TaskBase:
 
     @classmethod
     def _build(cls, instance: TaskBase) -> Task:
-        return Task(
-            instance.run,
-            name=cls.name or f"{cls.__module__}.{cls.__qualname__}",
-            backend=cls.backend,
-            retries=cls.retries,
-            max_attempts=cls.max_attempts,
-            timeout=cls.timeout,
-            backoff=cls.backoff,
-            backoff_base=cls.backoff_base,
-            backoff_max=cls.backoff_max,
-            retry_on=cls.retry_on,
-            on_dep_failure=cls.on_dep_failure,
-        )
+        options: dict[str, Any] = {option: getattr(cls, option) for option in OPTION_NAMES}
+        options["name"] = cls.name or f"{cls.__module__}.{cls.__qualname__}"
+        return Task(instance.run, **options)
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         """The task body; ``def`` or ``async def``."""

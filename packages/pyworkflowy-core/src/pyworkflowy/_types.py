@@ -7,20 +7,26 @@ import threading
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 if TYPE_CHECKING:
-    from ._handle import TaskHandle
+    from collections.abc import Callable
+
+    from .backends import Attempt
 
 __all__ = [
     "Backend",
     "Backoff",
     "DepFailurePolicy",
     "OnTaskError",
+    "Progress",
     "TaskContext",
     "TaskResult",
     "TaskStatus",
 ]
 
 Backend = Literal["asyncio", "thread", "process"]
-"""Where a task body runs: ``"asyncio"`` (the default), ``"thread"`` or ``"process"``."""
+"""The built-in backend names: ``"asyncio"`` (the default), ``"thread"`` or ``"process"``.
+
+Any other name works too when the runner has a backend of that name (``backends=`` or the
+``pyworkflowy.backends`` entry-point group)."""
 Backoff = Literal["none", "linear", "exponential"]
 """The delay before a retry: none, ``backoff_base * k`` or ``backoff_base * 2**(k-1)``."""
 DepFailurePolicy = Literal["fail", "skip", "run-anyway"]
@@ -28,8 +34,6 @@ DepFailurePolicy = Literal["fail", "skip", "run-anyway"]
 OnTaskError = Literal["raise", "log", "continue"]
 """What the runner does after a task fails (``TaskRunner(on_task_error=...)``)."""
 
-BACKOFFS: tuple[str, ...] = ("none", "linear", "exponential")
-DEP_FAILURE_POLICIES: tuple[str, ...] = ("fail", "skip", "run-anyway")
 ON_TASK_ERROR: tuple[str, ...] = ("raise", "log", "continue")
 
 
@@ -88,30 +92,101 @@ class TaskResult(NamedTuple):
         return self.status is TaskStatus.COMPLETED
 
 
+class Progress(NamedTuple):
+    """What a task body last reported through ``current_task().report_progress``."""
+
+    done: float
+    """Units done so far."""
+    total: float | None = None
+    """Units in all, if known."""
+    message: str | None = None
+    """A short note on what it is doing."""
+
+    @property
+    def fraction(self) -> float | None:
+        """``done / total`` (0.0 to 1.0 when ``done <= total``), or ``None`` without a total."""
+        return None if not self.total else self.done / self.total
+
+
 class TaskContext:
-    """What a running task body can learn about itself through `current_task()`."""
+    """What a running task body can learn about itself through `current_task()`.
 
-    __slots__ = ("_handle", "attempt")
+    The runner makes one per attempt. A backend that runs bodies elsewhere (a worker
+    process, a cluster) builds its own with the same values and binds it around the body
+    with `pyworkflowy.backends.task_context`.
+    """
 
-    def __init__(self, handle: TaskHandle, attempt: int) -> None:
-        self._handle = handle
+    __slots__ = ("_attempt", "_cancel", "_id", "_name", "_on_progress", "attempt")
+
+    def __init__(
+        self,
+        name: str,
+        id: str,
+        attempt: int,
+        cancel_event: threading.Event | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        self._attempt: Attempt | None = None
+        self._name, self._id = name, id
         self.attempt = attempt
         """The attempt running now: 1 for the first, 2 for the first retry, ..."""
+        self._cancel = cancel_event
+        self._on_progress = on_progress
+
+    @classmethod
+    def _of(cls, attempt: Attempt) -> TaskContext:
+        context = cls.__new__(cls)
+        context._attempt, context.attempt = attempt, attempt.number
+        return context
 
     @property
     def name(self) -> str:
         """The task's name."""
-        return self._handle.name
+        attempt = self._attempt
+        return self._name if attempt is None else attempt.handle.name
 
     @property
     def id(self) -> str:
         """The handle id (deterministic: ``key`` or ``"{name}#{n}"``)."""
-        return self._handle.id
+        attempt = self._attempt
+        return self._id if attempt is None else attempt.handle.id
 
     @property
     def cancel_event(self) -> threading.Event:
         """Set when cancellation of this handle was requested; poll it in long loops."""
-        return self._handle._cancel_flag()
+        attempt = self._attempt
+        if attempt is not None:
+            return attempt.cancel_event
+        if self._cancel is None:
+            self._cancel = threading.Event()
+        return self._cancel
+
+    def report_progress(
+        self, done: float, total: float | None = None, message: str | None = None
+    ) -> None:
+        """Say how far the body has got: sets ``handle.progress``, emits a `TaskProgress`.
+
+        Cheap enough to call in a loop: observers get the latest figures, not every call.
+        """
+        progress = make_progress(done, total, message)
+        attempt = self._attempt
+        if attempt is not None:
+            attempt.handle._lane.engine.progress(attempt, progress)
+        elif self._on_progress is not None:
+            self._on_progress(progress)
 
     def __repr__(self) -> str:
         return f"TaskContext(name={self.name!r}, id={self.id!r}, attempt={self.attempt})"
+
+
+def make_progress(done: object, total: object = None, message: object = None) -> Progress:
+    """A checked `Progress`: numbers >= 0 (a total > 0), a str message."""
+    from ._validate import is_number
+
+    if not is_number(done) or not done >= 0:  # type: ignore[operator]
+        raise ValueError(f"report_progress: done must be a number >= 0, got {done!r}")
+    if total is not None and (not is_number(total) or not total > 0):  # type: ignore[operator]
+        raise ValueError(f"report_progress: total must be a number > 0 or None, got {total!r}")
+    if message is not None and not isinstance(message, str):
+        raise TypeError(f"report_progress: message must be a str or None, got {message!r}")
+    return Progress(done, total, message)  # type: ignore[arg-type]

@@ -1,7 +1,7 @@
 """`ProcessBackend`: task bodies in worker processes that can be killed one by one.
 
 `concurrent.futures.ProcessPoolExecutor` cannot stop one running call, so this backend
-keeps its own small pool (`._pool.Worker`): at most ``runner.max_workers`` processes,
+keeps its own small pool (`._pool.Worker`): at most ``max_workers`` processes,
 started on demand, each running one call at a time. Everything happens on the runner's
 event loop: the parent writes a call to an idle worker's pipe, and the loop calls back
 when the reply is readable or when the process has exited. Stopping a task (timeout,
@@ -16,42 +16,39 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from pyworkflowy import TaskCancelledError
-from pyworkflowy._backends import ExecutionBackend
+from pyworkflowy.backends import Attempt, Backend
 
 from ._errors import SerializationError, WorkerDiedError
 from ._pool import Worker, exit_description
 from ._serialize import CallEncoder
-from ._worker import OK, REQUEST
+from ._worker import OK, PROGRESS, REQUEST
 
 if TYPE_CHECKING:
     import asyncio
 
-    from pyworkflowy import TaskHandle, TaskRunner
+    from pyworkflowy import TaskHandle
 
 __all__ = ["ProcessBackend"]
 
 _EXIT_GRACE = 0.5  # seconds a worker whose reply pipe ended may take to exit
 
-Job = tuple["TaskHandle", int]
 
-
-class ProcessBackend(ExecutionBackend):
+class ProcessBackend(Backend):
     """Runs sync task bodies in worker processes; functions and arguments go by cloudpickle.
 
     The call is serialised at submit (``prepare``), so an argument that cannot travel
     fails there, naming itself. A timeout or a cancel kills the task's worker process.
     """
 
-    name = "process"
-    prepares = True
+    can_stop = True
 
-    def __init__(self, runner: TaskRunner) -> None:
+    def __init__(self, max_workers: int | None = None) -> None:
         if os.name != "posix":
             raise OSError(
                 "backend 'process' needs a POSIX system (Linux, macOS): it watches its "
                 "worker pipes with loop.add_reader; use backend='thread' here"
             )
-        super().__init__(runner)
+        self.max_workers = max_workers
         self._encoder = CallEncoder()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._live: list[Worker] = []  # started and not killed: busy or idle
@@ -64,7 +61,7 @@ class ProcessBackend(ExecutionBackend):
     def prepare(self, handle: TaskHandle) -> Any:
         return self._encoder.encode(handle)
 
-    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+    def open(self, loop: asyncio.AbstractEventLoop, max_workers: int | None) -> None:
         old = self._loop
         if old is not None and old is not loop and not old.is_closed():
             for worker in (*self._live, *self._dying):
@@ -73,18 +70,18 @@ class ProcessBackend(ExecutionBackend):
         for worker in (*self._live, *self._dying):
             self._watch(worker)
 
-    def start(self, handle: TaskHandle, attempt: int) -> None:
-        payload = handle._payload
+    def start(self, attempt: Attempt) -> None:
+        handle = attempt.handle
+        payload = attempt.prepared
         if payload is None or payload[1] is None:
             # Not prepared (made without submit), or waiting for its handle arguments to finish.
             try:
-                handle._payload = self._encoder.encode(handle, resolve=True)
+                attempt.prepared = self._encoder.encode(handle, resolve=True)
             except SerializationError as exc:
-                self._later(self.runner._settle, handle, attempt, False, exc)
+                attempt.fail(exc)
                 return
         # The runner starts at most max_workers attempts per backend and stops (so frees
         # the worker of) every attempt it settles itself: a worker is always free or due.
-        job = (handle, attempt)
         for _ in range(len(self._idle) + 3):  # a dead idle worker is found by writing to it
             worker = self._idle.pop() if self._idle else None
             if worker is None:
@@ -92,31 +89,36 @@ class ProcessBackend(ExecutionBackend):
                     worker = self._spawn()
                 except Exception as exc:
                     exc.add_note(f"pyworkflowy could not start a worker process for {handle.id!r}")
-                    self._later(self.runner._settle, handle, attempt, False, exc)
+                    attempt.fail(exc)
                     return
-            if self._dispatch(worker, job):
+            if self._dispatch(worker, attempt):
                 return
             self._retire(worker)
-        error = WorkerDiedError(f"no worker process would accept task {handle.id!r}")
-        self._later(self.runner._settle, handle, attempt, False, error)
+        attempt.fail(WorkerDiedError(f"no worker process would accept task {handle.id!r}"))
 
-    def stop(self, handle: TaskHandle) -> None:
-        attempt = handle._attempts
-        running = handle._exec
-        if not isinstance(running, Worker) or running.job is None or running.job[0] is not handle:
+    def stop(self, attempt: Attempt) -> None:
+        worker = attempt.state
+        if not isinstance(worker, Worker) or worker.job is not attempt:
             return
-        worker = running
         messages, eof = worker.read()
         if eof:
             self._forget(worker)
         worker.job = None
-        if messages:  # it had finished: the reply was waiting in the pipe
-            ok, value = self._decode(handle, worker.pid, *messages[0])
+        for kind, body in messages:
+            if kind == PROGRESS:
+                continue
+            # It had finished: the reply was waiting in the pipe.
+            ok, value = self._decode(attempt.handle, worker.pid, kind, body)
             self._release(worker)
-            self._later(self.runner._settle, handle, attempt, ok, value)
+            _report(attempt, ok, value)
             return
         self._retire(worker)
-        self._later(self._cancelled, handle, attempt)
+        attempt.fail(
+            TaskCancelledError(
+                f"task {attempt.handle.id!r} was cancelled while running; its worker "
+                "process was killed"
+            )
+        )
 
     def shutdown(self, wait: bool = True) -> None:
         loop, workers = self._loop, [*self._live, *self._dying]
@@ -152,15 +154,15 @@ class ProcessBackend(ExecutionBackend):
         if worker.outbuf is not None and worker.wfd is not None:
             loop.add_writer(worker.wfd, self._on_writable, worker)
 
-    def _dispatch(self, worker: Worker, job: Job) -> bool:
-        handle, attempt = job
-        fn_bytes, call = handle._payload
-        meta = pickle.dumps((handle.id, handle.name, attempt))
+    def _dispatch(self, worker: Worker, attempt: Attempt) -> bool:
+        handle = attempt.handle
+        fn_bytes, call = attempt.prepared
+        meta = pickle.dumps((handle.id, handle.name, attempt.number))
         head = REQUEST.pack(len(meta), len(fn_bytes), len(call))
         if not worker.send([head, meta, fn_bytes, call]):
             return False
-        worker.job = job
-        handle._exec = worker
+        worker.job = attempt
+        attempt.state = worker
         if worker.outbuf is not None and worker.wfd is not None:
             loop = self._loop
             assert loop is not None
@@ -245,9 +247,9 @@ class ProcessBackend(ExecutionBackend):
         for pool in (self._live, self._idle, self._dying):
             if worker in pool:
                 pool.remove(worker)
-        job, worker.job = worker.job, None
-        if job is not None:
-            handle, attempt = job
+        attempt, worker.job = worker.job, None
+        if attempt is not None:
+            handle = attempt.handle
             how = (
                 "closed its reply pipe, so it was killed"
                 if alive
@@ -256,19 +258,31 @@ class ProcessBackend(ExecutionBackend):
             error = WorkerDiedError(
                 f"worker process {worker.pid} running task {handle.id!r} {how}", code
             )
-            self.runner._settle(handle, attempt, False, error)
+            attempt.fail(error)
 
     def _deliver(self, worker: Worker, kind: int, body: bytes) -> None:
-        job = worker.job
-        if job is None:
+        attempt = worker.job
+        if attempt is None:
             return  # the attempt was stopped meanwhile
+        if kind == PROGRESS:
+            try:
+                attempt.report_progress(*pickle.loads(body))
+            except Exception as exc:  # a bad report must not cost the task its result
+                import logging
+
+                logging.getLogger("pyworkflowy").warning(
+                    "task %r: progress from worker process %s was refused: %s",
+                    attempt.handle.id,
+                    worker.pid,
+                    exc,
+                )
+            return
         worker.job = None
-        handle, attempt = job
-        ok, value = self._decode(handle, worker.pid, kind, body)
+        ok, value = self._decode(attempt.handle, worker.pid, kind, body)
         if ok:
-            handle._payload = None  # no retry will need it: free the bytes early
+            attempt.prepared = None  # no retry will need it: free the bytes early
         self._release(worker)
-        self.runner._settle(handle, attempt, ok, value)
+        _report(attempt, ok, value)
 
     # -- helpers -----------------------------------------------------------------------
     def _decode(self, handle: TaskHandle, pid: int, kind: int, body: bytes) -> tuple[bool, Any]:
@@ -289,17 +303,12 @@ class ProcessBackend(ExecutionBackend):
             error.add_note(f"Traceback in worker process {pid}:\n{tb.rstrip()}")
         return False, error
 
-    def _cancelled(self, handle: TaskHandle, attempt: int) -> None:
-        error = TaskCancelledError(
-            f"task {handle.id!r} was cancelled while running; its worker process was killed"
-        )
-        self.runner._settle(handle, attempt, False, error)
 
-    def _later(self, fn: Any, *args: Any) -> None:
-        """Run ``fn`` on the loop soon: the contract forbids settling inside start/stop."""
-        loop = self._loop
-        assert loop is not None, "bind() comes before start()"
-        loop.call_soon(fn, *args)
+def _report(attempt: Attempt, ok: bool, value: Any) -> None:
+    if ok:
+        attempt.succeed(value)
+    else:
+        attempt.fail(value)
 
 
 def _unwatch(loop: asyncio.AbstractEventLoop, worker: Worker) -> None:

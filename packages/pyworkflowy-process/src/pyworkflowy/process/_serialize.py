@@ -212,7 +212,7 @@ class CallEncoder:
             if len(self._fn_bytes) >= _FN_CACHE:  # new closures on every submit: stay bounded
                 self._fn_bytes.clear()
             fn_bytes = self._fn_bytes[task] = _reference_bytes(task)
-        args, kwargs = handle._args, handle._kwargs
+        args, kwargs = handle.args, handle.kwargs
         plain = all(type(a) in _PLAIN for a in args) and all(
             type(v) in _PLAIN for v in kwargs.values()
         )
@@ -249,7 +249,7 @@ def _has_handles(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
 def _check_handle_arguments(handle: TaskHandle) -> None:
     """A handle argument must have finished when the task starts: a dependency, or done."""
     deps = handle.deps
-    parts = [*enumerate(handle._args), *handle._kwargs.items()]
+    parts = [*enumerate(handle.args), *handle.kwargs.items()]
     for where, value in parts:
         if isinstance(value, TaskHandle) and not value.done() and value not in deps:
             label = f"argument {where}" if isinstance(where, int) else f"keyword argument {where!r}"

@@ -4,61 +4,65 @@ A worker is a fresh interpreter started by `pyworkflowy.process._pool`; it talks
 parent over two pipes, one call at a time. Frames: a call is ``REQUEST`` (the lengths of
 the meta, function and call parts) followed by those parts; a reply is ``REPLY`` (kind and
 length) followed by a pickle: the value (``OK``) or ``(exception, traceback text)``
-(``ERROR``). The parent kills a worker to stop its task; a worker whose pipe reaches EOF
+(``ERROR``); before the reply, a body may send ``PROGRESS`` frames of ``(done, total,
+message)``. The parent kills a worker to stop its task; a worker whose pipe reaches EOF
 (the parent closed it or died) exits.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import signal
 import struct
 import sys
 import threading
+import time
 import traceback
 from typing import Any
 
-from pyworkflowy._context import _current_task
-from pyworkflowy._types import TaskContext
+from pyworkflowy import TaskContext
+from pyworkflowy.backends import task_context
+from pyworkflowy.events import Progress
 
-__all__ = ["ERROR", "OK", "REPLY", "REQUEST", "WorkerTaskContext", "main", "resolve_task_fn"]
+__all__ = ["ERROR", "OK", "PROGRESS", "REPLY", "REQUEST", "main", "resolve_task_fn"]
 
 REQUEST = struct.Struct("!QQQ")
 REPLY = struct.Struct("!BQ")
-OK, ERROR = 0, 1
+OK, ERROR, PROGRESS = 0, 1, 2
 _PROTOCOL = 5
+_PROGRESS_EVERY = 0.1  # seconds: progress is sent home at most this often (and at the end)
+_write_lock = threading.Lock()  # a body's own threads may report progress too
 
 
-class WorkerTaskContext(TaskContext):
-    """`current_task()` inside a worker: name, id and attempt as the parent knows them.
+class _ProgressSender:
+    """Sends a body's progress to the parent, throttled; the last report is never lost."""
 
-    ``cancel_event`` is never set: cancelling a running process task kills its worker,
-    so the body never gets to look.
-    """
+    __slots__ = ("last", "pending", "wfd")
 
-    __slots__ = ("_event", "_id", "_name")
+    def __init__(self, wfd: int) -> None:
+        self.wfd, self.last = wfd, float("-inf")
+        self.pending: Progress | None = None
 
-    def __init__(self, task_id: str, name: str, attempt: int) -> None:  # no handle here
-        self._id, self._name, self.attempt = task_id, name, attempt
-        self._event: threading.Event | None = None
+    def __call__(self, progress: Progress) -> None:
+        now = time.monotonic()
+        if now - self.last < _PROGRESS_EVERY:
+            self.pending = progress
+            return
+        self.last, self.pending = now, None
+        self._send(progress)
 
-    @property
-    def name(self) -> str:
-        """The task's name."""
-        return self._name
+    def flush(self) -> None:
+        if self.pending is not None:
+            progress, self.pending = self.pending, None
+            self._send(progress)
 
-    @property
-    def id(self) -> str:
-        """The handle id in the parent."""
-        return self._id
-
-    @property
-    def cancel_event(self) -> threading.Event:
-        """An event that stays clear: cancellation kills the worker instead."""
-        if self._event is None:
-            self._event = threading.Event()
-        return self._event
+    def _send(self, progress: Progress) -> None:
+        body = pickle.dumps(tuple(progress), protocol=_PROTOCOL)
+        # If the parent went away, the reply write notices and ends the worker.
+        with contextlib.suppress(OSError):
+            _write_all(self.wfd, REPLY.pack(PROGRESS, len(body)), body)
 
 
 def resolve_task_fn(module: str, qualname: str, attr: str | None) -> Any:
@@ -94,14 +98,14 @@ def main(rfd: int, wfd: int) -> None:
         call = read(call_len)
         if len(call) < call_len:
             return
-        kind, body = run_call(meta, fn_bytes, call)
+        kind, body = run_call(meta, fn_bytes, call, wfd)
         try:
             _write_all(wfd, REPLY.pack(kind, len(body)), body)
         except OSError:
             return  # the parent went away
 
 
-def run_call(meta: bytes, fn_bytes: bytes, call: bytes) -> tuple[int, bytes]:
+def run_call(meta: bytes, fn_bytes: bytes, call: bytes, wfd: int = -1) -> tuple[int, bytes]:
     """Load and run one call; returns the reply kind and body."""
     task_id, name, attempt = pickle.loads(meta)
     try:
@@ -118,13 +122,17 @@ def run_call(meta: bytes, fn_bytes: bytes, call: bytes) -> tuple[int, bytes]:
             f"{type(exc).__name__}: {exc}"
         )
         return ERROR, encode_error(error, _format(exc, skip=0))
-    token = _current_task.set(WorkerTaskContext(task_id, name, attempt))
+    # cancel_event stays clear: cancelling a running process task kills its worker.
+    sender = _ProgressSender(wfd) if wfd >= 0 else None
+    context = TaskContext(name, task_id, attempt, on_progress=sender)
     try:
-        value = fn(*args, **kwargs)
+        with task_context(context):
+            value = fn(*args, **kwargs)
     except BaseException as exc:
         return ERROR, encode_error(exc, _format(exc, skip=1))
     finally:
-        _current_task.reset(token)
+        if sender is not None:
+            sender.flush()
         _flush()
     return encode_value(value, task_id)
 
@@ -197,6 +205,11 @@ def _flush() -> None:
 
 
 def _write_all(fd: int, head: bytes, body: bytes) -> None:
+    with _write_lock:
+        _write_frame(fd, head, body)
+
+
+def _write_frame(fd: int, head: bytes, body: bytes) -> None:
     written = os.writev(fd, [head, body])
     total = len(head) + len(body)
     if written < total:

@@ -1,0 +1,498 @@
+"""The per-task path: lanes, attempts and the one transition function every status goes through.
+
+State (all touched on the event-loop thread while a run goes on):
+
+* ``handles``: every handle of the runner by id; ``unfinished`` counts those not terminal.
+* ``lanes``: one `Lane` per backend in use: ready handles, running count and limit.
+  `pump` starts ready handles while their lane has a free slot.
+* A handle's ``_attempt`` is the `Attempt` its backend runs now. Backends report through
+  it (`report`, from any thread): reports from other threads are batched in ``inbox``
+  and drained with one loop wake-up per batch. The first report of the current attempt
+  wins; any other is stale and ignored.
+* `finish` makes a handle terminal and releases its dependents iteratively (chains are
+  deep); `to` is the single place where a handle's status changes, and where events are
+  made (only when somebody subscribed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from ._errors import (
+    CheckpointError,
+    RetryExhaustedError,
+    TaskCancelledError,
+    TaskError,
+    TaskTimeoutError,
+)
+from ._graph import blocked_outcome
+from ._types import TERMINAL, TaskStatus
+from .backends import Attempt
+from .events import TaskFinished, TaskProgress, TaskRetrying, TaskStarted, TaskSubmitted
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from ._handle import TaskHandle
+    from ._journal import Journal
+    from ._lanes import Lane
+    from ._runner import TaskRunner
+    from ._types import Progress
+
+__all__ = ["Engine"]
+
+PENDING, READY, RUNNING, RETRYING = (
+    TaskStatus.PENDING,
+    TaskStatus.READY,
+    TaskStatus.RUNNING,
+    TaskStatus.RETRYING,
+)
+COMPLETED, FAILED, CANCELLED, SKIPPED = (
+    TaskStatus.COMPLETED,
+    TaskStatus.FAILED,
+    TaskStatus.CANCELLED,
+    TaskStatus.SKIPPED,
+)
+NO_KWARGS: dict[str, Any] = {}  # shared by every handle submitted without keywords
+_now = time.time
+_monotonic = time.monotonic
+_get_ident = threading.get_ident
+_TIMER_SLACK = 0.001  # seconds: a deadline closer than this has come (coarse loop clocks)
+_PUMP_BATCH = 1024  # starts per pump pass before the loop gets a turn
+_new_tuple: Any = tuple.__new__  # makes a NamedTuple event without its __new__
+
+
+class Engine:
+    """Runs a runner's handles: see the module docstring for its state."""
+
+    def __init__(self, runner: TaskRunner, on_task_error: str, journal: Journal | None) -> None:
+        self.runner = runner
+        self.on_task_error = on_task_error
+        self.journal = journal
+        self.handles: dict[str, TaskHandle] = {}
+        self.lanes: dict[str, Lane] = {}
+        self.unfinished = 0
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.loop_thread: int | None = None
+        self.idle: asyncio.Future[None] | None = None
+        self.first_error: BaseException | None = None
+        self.failed_id = ""  # the task whose failure set first_error
+        self.aborting = self.serving = self.pumping = self.pump_due = self.wake_due = False
+        self.subscribers: tuple[Any, ...] | None = None
+        self.inbox: deque[tuple[Attempt, bool, Any]] = deque()
+
+    # -- the transition function -----------------------------------------------------------
+    def to(
+        self,
+        h: TaskHandle,
+        status: TaskStatus,
+        attempt: int = 0,
+        error: BaseException | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        """Set ``h``'s status; the one place a status changes (and events are made)."""
+        h._status = status
+        if self.subscribers is not None:
+            if status is RUNNING:
+                self.emit(_new_tuple(TaskStarted, (h, _now(), attempt)))
+            elif status in TERMINAL:
+                event = (h, h._finished_at or _now(), h._attempts, status, error)
+                self.emit(_new_tuple(TaskFinished, event))
+            elif status is RETRYING:
+                self.emit(_new_tuple(TaskRetrying, (h, _now(), attempt, error, delay)))
+
+    def submitted(self, h: TaskHandle) -> None:
+        """``h`` joined the graph (it is born pending: not a status change)."""
+        if self.subscribers is not None:
+            self.emit(_new_tuple(TaskSubmitted, (h, _now())))
+
+    def emit(self, event: Any) -> None:
+        """Give ``event`` to every subscriber; one that raises is logged and dropped."""
+        for callback in self.subscribers or ():
+            try:
+                callback(event)
+            except Exception as exc:
+                self.unsubscribe(callback)
+                import logging
+
+                logging.getLogger("pyworkflowy").error(
+                    "event subscriber %r raised and was unsubscribed: %s",
+                    callback,
+                    exc,
+                    exc_info=exc,
+                )
+
+    def subscribe(self, callback: Any) -> None:
+        self.subscribers = (*(self.subscribers or ()), callback)
+
+    def unsubscribe(self, callback: Any) -> None:
+        rest = tuple(c for c in self.subscribers or () if c is not callback)
+        self.subscribers = rest or None
+
+    # -- ready handles and slots -----------------------------------------------------------
+    def deps_done(self, h: TaskHandle) -> None:
+        """All dependencies have finished: queue the handle, or end it per its policy."""
+        outcome = blocked_outcome(h)
+        if outcome is not None:
+            self.finish(h, *outcome)
+        else:
+            self.make_ready(h)
+
+    def make_ready(self, h: TaskHandle) -> None:
+        self.to(h, READY)
+        h._lane.ready.append(h)
+        if not self.pumping:
+            self.pump()
+
+    def pump(self) -> None:
+        """Start ready handles while their lanes have room (a retry first, then FIFO)."""
+        if self.pumping or self.loop is None:
+            return
+        journal = self.journal
+        if journal is not None and journal.holding:
+            return  # the pending checkpoint write goes first; it pumps when done
+        self.pumping, budget, again = True, _PUMP_BATCH, True
+        try:
+            while again:
+                again = False
+                for lane in self.lanes.values():
+                    ready, start = lane.ready, self.start
+                    while ready and lane.running < lane.limit:
+                        h = ready.popleft()
+                        if h._status is READY:
+                            start(h, lane)
+                            again = True
+                            budget -= 1
+                            if not budget:  # let the started ones run; go on next pass
+                                if not self.pump_due:
+                                    self.pump_due = True
+                                    self.loop.call_soon(self._pump_later)
+                                return
+        finally:
+            self.pumping = False
+
+    def _pump_later(self) -> None:
+        self.pump_due = False
+        self.pump()
+
+    def start(self, h: TaskHandle, lane: Lane) -> None:
+        lane.running += 1
+        h._attempts = number = h._attempts + 1
+        attempt = h._attempt = Attempt(h, number)
+        if h._started_at is None:
+            h._started_at = _now()
+        self.to(h, RUNNING, number)
+        timeout = h._task.timeout
+        if timeout is not None:
+            loop = self.loop
+            assert loop is not None
+            x = h._extra()
+            x.began = None if lane.backend.reports_begin else _monotonic()
+            x.timer = loop.call_later(timeout, self.on_timeout, attempt)
+        try:
+            lane.backend.start(attempt)
+        except Exception as exc:  # a broken backend fails the attempt, not the loop
+            exc.add_note(f"raised by backend {lane.name!r} starting task {h.id!r}")
+            self.settle(attempt, False, exc)
+
+    # -- outcomes --------------------------------------------------------------------------
+    def report(self, attempt: Attempt, ok: bool, value: Any) -> None:
+        """An attempt's outcome, from any thread (other threads' are batched)."""
+        if _get_ident() == self.loop_thread:
+            self.settle(attempt, ok, value)
+            if not self.pumping:
+                self.pump()
+            return
+        loop = self.loop
+        if loop is None:
+            return  # no run: that attempt was settled when its run ended
+        self.inbox.append((attempt, ok, value))
+        if not self.wake_due:
+            self.wake_due = True
+            try:
+                loop.call_soon_threadsafe(self.drain)
+            except RuntimeError:  # the loop closed: nothing waits for this outcome
+                self.wake_due = False
+
+    def drain(self) -> None:
+        self.wake_due = False
+        inbox, settle = self.inbox, self.settle
+        self.pumping = True
+        try:
+            while inbox:
+                settle(*inbox.popleft())
+        finally:
+            self.pumping = False
+        self.pump()
+
+    def settle(self, attempt: Attempt, ok: bool, value: Any) -> None:
+        """End ``attempt`` (if it is still current) with its outcome."""
+        h = attempt.handle
+        if h._attempt is not attempt:
+            return  # already settled: a timeout, a cancel before it ran, an abort
+        self.detach(h)
+        journal = self.journal
+        if ok and value is not None and journal is not None:  # None stores anywhere
+            try:
+                journal.check_value(h, value)
+            except CheckpointError as exc:  # the result cannot be stored: the task fails
+                ok, value = False, exc
+        if ok:
+            self.finish(h, COMPLETED, value, None)
+        else:
+            self.failed_attempt(h, attempt.number, value)
+        if journal is not None and journal.holding and not self.any_running():
+            journal.write_held()  # nothing running: no other task can join the batch
+
+    def detach(self, h: TaskHandle) -> Attempt | None:
+        """Take the running attempt off ``h``: its slot and timer are freed."""
+        attempt, h._attempt = h._attempt, None
+        x = h._x
+        if x is None:
+            h._lane.running -= 1
+            return attempt
+        if x.timer is not None:
+            x.timer.cancel()
+            x.timer = None
+        if x.seceded:
+            x.seceded = False  # its slot was given back while it waited
+        else:
+            h._lane.running -= 1
+        return attempt
+
+    def any_running(self) -> bool:
+        return any(lane.running for lane in self.lanes.values())
+
+    def failed_attempt(self, h: TaskHandle, attempt: int, exc: BaseException) -> None:
+        options = h._task.options
+        if isinstance(exc, TaskError) and exc._terminal:  # a timeout, ...: never retried
+            self.finish(h, FAILED, None, exc)
+            return
+        if _is_cancellation(exc):
+            if not isinstance(exc, TaskCancelledError):
+                exc = TaskCancelledError(f"task {h.id!r} was cancelled while running")
+            self.finish(h, CANCELLED, None, exc)
+            return
+        retryable = isinstance(exc, options.retry_on) and not h._cancel_requested
+        if retryable and attempt <= options.retries:
+            delay = options.backoff_delay(attempt)
+            self.to(h, RETRYING, attempt, exc, delay)
+            if delay > 0:
+                assert self.loop is not None
+                h._extra().timer = self.loop.call_later(delay, self.retry, h)
+            else:
+                self.retry(h)
+            return
+        if retryable and options.retries:  # every attempt was made and failed
+            error: BaseException = RetryExhaustedError(
+                f"task {h.id!r} failed {attempt} attempts; last error: {exc!r}"
+            )
+            error.__cause__ = exc
+        else:
+            error = exc
+            if isinstance(exc, Exception):
+                exc.add_note(f"raised by pyworkflowy task {h.id!r} (attempt {attempt})")
+        self.finish(h, FAILED, None, error)
+
+    def retry(self, h: TaskHandle) -> None:
+        """The backoff has passed: the handle goes ahead of those that have not started."""
+        h._extra().timer = None
+        if h._status is RETRYING:
+            self.to(h, READY)
+            h._lane.ready.appendleft(h)
+            if not self.pumping:
+                self.pump()
+
+    def on_timeout(self, attempt: Attempt) -> None:
+        h = attempt.handle
+        if h._attempt is not attempt:
+            return
+        x, timeout, loop = h._extra(), h._task.timeout, self.loop
+        assert timeout is not None
+        assert loop is not None
+        # Counted from when the body began (a pool thread may take it a moment later);
+        # not begun yet: wait again. One clock (time.monotonic), whatever the loop's.
+        began = x.began
+        left = timeout if began is None else began + timeout - _monotonic()
+        if left > _TIMER_SLACK:
+            x.timer = loop.call_later(left, self.on_timeout, attempt)
+            return
+        x.timer = None
+        h._set_cancel_flag()  # lets a body that polls the flag stop too
+        error = TaskTimeoutError(
+            f"task {h.id!r} timed out after {timeout:g} s (attempt {attempt.number})"
+        )
+        backend = h._lane.backend
+        if not backend.can_stop:
+            error.add_note(f"backend {h._lane.name!r} cannot stop a running body; it may run on")
+        self.settle(attempt, False, error)
+        backend.stop(attempt)
+        self.pump()
+
+    def finish(
+        self, h: TaskHandle, status: TaskStatus, value: Any, error: BaseException | None
+    ) -> None:
+        """Make ``h`` terminal and release its dependents (iteratively: chains are deep)."""
+        stack = [(h, status, value, error)]
+        journal = self.journal
+        while stack:
+            h, status, value, error = stack.pop()
+            if h._status in TERMINAL:
+                continue  # ended meanwhile (an abort cancelled everything unfinished)
+            h._value, h._error, h._finished_at = value, error, _now()
+            h._args, h._kwargs = (), NO_KWARGS  # it never runs again: let them go
+            self.to(h, status, error=error)
+            self.unfinished -= 1
+            x = h._x
+            if x is not None:
+                x.payload = None
+                if x.waiters is not None:
+                    h._wake()
+            if journal is not None:
+                journal.finished.append(h)
+                if journal.timer is None:
+                    journal.on_finish(self.loop, self.pump)
+            if status is FAILED:
+                self.on_failure(h)
+            dependents, h._dependents = h._dependents, None
+            if dependents is None:
+                continue
+            for d in dependents if isinstance(dependents, list) else (dependents,):
+                if status is not COMPLETED and (d._blocker is None or status is not SKIPPED):
+                    d._blocker = h
+                d._pending -= 1
+                if d._pending == 0 and d._status is PENDING:
+                    outcome = blocked_outcome(d)
+                    if outcome is None:
+                        self.make_ready(d)
+                    else:  # ends too: on the stack, not by recursion (chains are deep)
+                        stack.append((d, *outcome))
+        if self.unfinished == 0 and not self.serving:
+            idle = self.idle
+            if idle is not None and not idle.done():
+                idle.set_result(None)
+
+    def on_failure(self, h: TaskHandle) -> None:
+        policy = self.on_task_error
+        if policy == "raise" and self.serving:
+            policy = "log"  # nobody to raise to: keep serving, say so in the log
+        if policy == "raise":
+            if self.first_error is None:
+                self.first_error, self.failed_id = h._error, h.id
+                if self.loop is not None:
+                    self.abort(f"task {h.id!r} failed")
+        elif policy == "log":
+            import logging
+
+            logging.getLogger("pyworkflowy").error(
+                "task %r failed: %s", h.id, h._error, exc_info=h._error
+            )
+
+    # -- waiting bodies, progress ----------------------------------------------------------
+    def secede(self, attempt: Attempt) -> None:
+        """A body waits on another handle: give its slot back meanwhile (from any thread)."""
+        if not self.on_loop_thread():
+            self._call_soon(self.secede, attempt)
+            return
+        h = attempt.handle
+        if h._attempt is attempt and h._lane.limit != float("inf"):
+            x = h._extra()
+            if not x.seceded:
+                x.seceded = True
+                h._lane.running -= 1
+                self.pump()
+
+    def rejoin(self, attempt: Attempt) -> None:
+        """The wait is over: the body holds a slot again (the lane may briefly exceed it)."""
+        if not self.on_loop_thread():
+            self._call_soon(self.rejoin, attempt)
+            return
+        h, x = attempt.handle, attempt.handle._x
+        if h._attempt is attempt and x is not None and x.seceded:
+            x.seceded = False
+            h._lane.running += 1
+
+    def progress(self, attempt: Attempt, progress: Progress) -> None:
+        """A body reported progress (from any thread); observers get the latest figures."""
+        h = attempt.handle
+        x = h._extra()
+        x.progress = progress
+        if self.subscribers is None or x.progress_due:
+            return
+        if self.on_loop_thread():
+            self.emit(_new_tuple(TaskProgress, (h, _now(), attempt.number, progress)))
+        else:
+            x.progress_due = True
+            self._call_soon(self._progress_event, attempt)
+
+    def _progress_event(self, attempt: Attempt) -> None:
+        x = attempt.handle._extra()
+        x.progress_due = False
+        if x.progress is not None and self.subscribers is not None:
+            event = (attempt.handle, _now(), attempt.number, x.progress)
+            self.emit(_new_tuple(TaskProgress, event))
+
+    def _call_soon(self, fn: Any, *args: Any) -> None:
+        loop = self.loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # closed: that run is over
+                loop.call_soon_threadsafe(fn, *args)
+
+    def on_loop_thread(self) -> bool:
+        return self.loop is not None and _get_ident() == self.loop_thread
+
+    # -- cancellation ----------------------------------------------------------------------
+    def request_cancel(self, h: TaskHandle) -> None:
+        h._set_cancel_flag()
+        if self.loop is not None and not self.on_loop_thread():
+            self._call_soon(self.cancel, h)
+        else:
+            self.cancel(h)
+
+    def cancel(self, h: TaskHandle) -> None:
+        status = h._status
+        if status in (PENDING, READY, RETRYING):
+            x = h._x
+            if x is not None and x.timer is not None:
+                x.timer.cancel()
+                x.timer = None
+            error = TaskCancelledError(f"task {h.id!r} was cancelled before it ran")
+            self.finish(h, CANCELLED, None, error)
+        elif status is RUNNING and h._attempt is not None:
+            h._lane.backend.stop(h._attempt)
+        if not self.pumping:
+            self.pump()
+
+    def abort(self, reason: str) -> None:
+        """End every unfinished handle as CANCELLED now (first failure under "raise")."""
+        if self.aborting:
+            return
+        self.aborting = True
+        for h in list(self.handles.values()):
+            if h._status in TERMINAL:
+                continue
+            h._set_cancel_flag()
+            x = h._x
+            if x is not None and x.timer is not None:
+                x.timer.cancel()
+                x.timer = None
+            attempt = self.detach(h) if h._attempt is not None else None
+            h._dependents = None  # everything downstream is cancelled here too
+            error = TaskCancelledError(
+                f"task {h.id!r} was cancelled: the run was aborted because {reason}"
+            )
+            self.finish(h, CANCELLED, None, error)
+            if attempt is not None:
+                h._lane.backend.stop(attempt)
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    if isinstance(exc, TaskCancelledError):
+        return True
+    import asyncio
+
+    return isinstance(exc, asyncio.CancelledError)

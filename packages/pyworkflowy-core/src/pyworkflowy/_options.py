@@ -1,0 +1,123 @@
+"""`TaskOptions`: the one list of a task's execution options, validated once, frozen."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from ._validate import check_choice, check_int, check_seconds, is_number
+
+__all__ = ["BACKOFFS", "DEP_FAILURE_POLICIES", "OPTION_NAMES", "TaskOptions"]
+
+BACKOFFS: tuple[str, ...] = ("none", "linear", "exponential")
+DEP_FAILURE_POLICIES: tuple[str, ...] = ("fail", "skip", "run-anyway")
+BUILTIN_SYNC_ONLY = ("thread", "process")  # built-in backends that cannot run coroutines
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TaskOptions:
+    """How a task runs: its name, backend, retries, timeout, backoff and dependency policy.
+
+    Built by ``@task(...)``, `TaskBase` class attributes or ``Task(fn, ...)`` through
+    `TaskOptions.build`, which validates every value and names the bad one.
+    """
+
+    name: str
+    backend: str | None = None
+    retries: int = 0
+    timeout: float | None = None
+    backoff: str = "none"
+    backoff_base: float = 1.0
+    backoff_max: float = 60.0
+    retry_on: tuple[type[BaseException], ...] = (Exception,)
+    on_dep_failure: str = "fail"
+
+    @classmethod
+    def build(cls, name: str, is_async: bool = False, **options: Any) -> TaskOptions:
+        """Validate ``options`` (the `OPTION_NAMES`) for a task called ``name``."""
+        unknown = set(options) - OPTION_NAMES
+        if unknown:
+            raise TypeError(
+                f"task {name!r} got unknown option(s) {sorted(unknown)}; "
+                f"known: {sorted(OPTION_NAMES)}"
+            )
+        where = f"task {name!r}"
+        try:
+            return cls._build(name, is_async, options)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+
+    @classmethod
+    def _build(cls, name: str, is_async: bool, options: dict[str, Any]) -> TaskOptions:
+        retries, max_attempts = options.get("retries"), options.get("max_attempts")
+        if retries is not None and max_attempts is not None:
+            raise ValueError(
+                f"pass retries={retries!r} or max_attempts={max_attempts!r}, not both "
+                "(max_attempts=N means retries=N-1)"
+            )
+        if max_attempts is not None:
+            retries = check_int(max_attempts, "max_attempts", 1) - 1
+        retries = check_int(0 if retries is None else retries, "retries", 0)
+        timeout = options.get("timeout")
+        if timeout is not None:
+            timeout = check_seconds(timeout, "timeout", positive=True, hint=" (or None)")
+        backoff = check_choice(options.get("backoff", "none"), "backoff", BACKOFFS)
+        base = check_seconds(options.get("backoff_base", 1.0), "backoff_base")
+        cap = options.get("backoff_max", 60.0)
+        if not is_number(cap) or math.isnan(cap) or not cap >= 0:  # inf: no cap
+            raise ValueError(f"backoff_max must be a number >= 0, got {cap!r}")
+        policy = check_choice(
+            options.get("on_dep_failure", "fail"), "on_dep_failure", DEP_FAILURE_POLICIES
+        )
+        backend = options.get("backend")
+        if backend is not None:
+            if not isinstance(backend, str) or not backend:
+                raise ValueError(f"backend must be a non-empty string (or None), got {backend!r}")
+            backend = str.__str__(backend)
+            if is_async and backend in BUILTIN_SYNC_ONLY:
+                raise ValueError(
+                    f"async functions need the event loop, so backend={backend!r} cannot run "
+                    "them; use backend='asyncio' or make the function sync"
+                )
+        return cls(
+            name,
+            backend,
+            retries,
+            timeout,
+            backoff,
+            base,
+            float(cap),
+            _retry_classes(options.get("retry_on", Exception)),
+            policy,
+        )
+
+    @property
+    def max_attempts(self) -> int:
+        """Attempts including the first: ``retries + 1``."""
+        return self.retries + 1
+
+    def backoff_delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based), capped."""
+        if self.backoff == "linear":
+            delay = self.backoff_base * attempt
+        elif self.backoff == "exponential":
+            delay = self.backoff_base * 2.0 ** (attempt - 1)
+        else:
+            return 0.0
+        return min(delay, self.backoff_max)
+
+
+def _retry_classes(retry_on: object) -> tuple[type[BaseException], ...]:
+    classes = retry_on if isinstance(retry_on, tuple) else (retry_on,)
+    if not classes or not all(
+        isinstance(c, type) and issubclass(c, BaseException) for c in classes
+    ):
+        raise ValueError(
+            f"retry_on must be an exception class or a tuple of them, got {retry_on!r}"
+        )
+    return classes  # type: ignore[return-value]
+
+
+#: Every keyword ``@task``, ``Task`` and `TaskBase` accept (``max_attempts`` is sugar).
+OPTION_NAMES = frozenset(f.name for f in dataclasses.fields(TaskOptions)) | {"max_attempts"}

@@ -1,0 +1,181 @@
+"""Driving a run: the runner's own event loop, serving on a thread, and calls from other threads.
+
+A runner keeps one event loop for its whole life (made by the first ``run()``, closed by
+``shutdown()``), so loop-bound objects (an ``asyncio.Lock``, an HTTP client) made in one
+run still work in the next. ``arun()`` runs on the caller's loop instead.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .events import RunFinished
+
+if TYPE_CHECKING:
+    import asyncio
+    from collections.abc import Coroutine
+
+    from ._engine import Engine
+
+__all__ = ["Driver"]
+
+_T = TypeVar("_T")
+
+
+class Driver:
+    """Owns a runner's loop and its serving thread; `drive` is one run of the engine."""
+
+    def __init__(self, engine: Engine, owner: object) -> None:
+        self.engine = engine
+        self.closed = False
+        self._owner = weakref.ref(owner)
+        self._asyncio: asyncio.Runner | None = None
+        self._server: tuple[threading.Thread, list[BaseException]] | None = None
+
+    # -- the runner's own loop ---------------------------------------------------------
+    def run(self, coro: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
+        """Run ``coro()`` to completion on this runner's loop (made on first use)."""
+        import asyncio
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RuntimeError(
+                "run() was called inside a running event loop; use 'await runner.arun()'"
+            )
+        runner = self._asyncio
+        if runner is None:
+            runner = self._asyncio = asyncio.Runner(loop_factory=asyncio.new_event_loop)
+            owner = self._owner()
+            if owner is not None:  # a runner dropped without shutdown() closes its loop
+                weakref.finalize(owner, _close_loop, runner.get_loop())
+        return runner.run(coro())
+
+    def close_loop(self) -> None:
+        import asyncio
+
+        runner, self._asyncio = self._asyncio, None
+        if runner is None:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # the usual case: cancel leftover tasks, close generators
+            runner.close()
+        else:  # called from inside another running loop: the loop can only be closed
+            _close_loop(runner.get_loop())
+
+    # -- one run -----------------------------------------------------------------------
+    async def drive(self, serving: bool, ready: threading.Event | None = None) -> None:
+        import asyncio
+
+        engine = self.engine
+        if self.closed:
+            raise RuntimeError("this TaskRunner was shut down; create a new one to run tasks")
+        if engine.loop is not None:
+            raise RuntimeError("this TaskRunner is already running")
+        loop = asyncio.get_running_loop()
+        engine.loop, engine.loop_thread = loop, threading.get_ident()
+        engine.aborting, engine.serving = False, serving
+        engine.inbox.clear()  # outcomes of attempts an earlier run already settled
+        engine.wake_due = engine.pump_due = False
+        for lane in list(engine.lanes.values()):
+            lane.open(loop)
+        error: BaseException | None = None
+        try:
+            if engine.first_error is not None and engine.on_task_error == "raise" and not serving:
+                # a failure was decided while idle (e.g. a dependency failed)
+                engine.abort(f"task {engine.failed_id!r} failed")
+            if engine.unfinished or serving:
+                engine.idle = loop.create_future()
+                engine.pump()
+                if ready is not None:
+                    ready.set()
+                await engine.idle
+        except BaseException as exc:
+            error = exc
+            engine.abort(f"it was interrupted by {type(exc).__name__}")
+            raise
+        finally:
+            engine.loop = engine.loop_thread = engine.idle = None
+            engine.serving = False
+            journal = engine.journal
+            if journal is not None:
+                journal.flush()
+                if error is None:
+                    journal.run_completed = True
+            if engine.subscribers is not None:
+                counts = Counter(h._status for h in engine.handles.values())
+                engine.emit(RunFinished(time.time(), dict(counts), error or engine.first_error))
+
+    # -- serving -----------------------------------------------------------------------
+    def start(self) -> None:
+        if self.engine.loop is not None or self._server is not None:
+            raise RuntimeError("this TaskRunner is already running")
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        def main() -> None:
+            try:
+                self.run(lambda: self.drive(serving=True, ready=ready))
+            except BaseException as exc:  # surfaced by start() or stop()
+                errors.append(exc)
+                ready.set()
+
+        self._server = (threading.Thread(target=main, name="pyworkflowy-runner"), errors)
+        self._server[0].start()
+        ready.wait()
+        if errors:
+            self._server = None
+            raise errors[0]
+
+    def stop(self, timeout: float | None = None) -> None:
+        loop = self.engine.loop
+        if loop is not None:
+            loop.call_soon_threadsafe(self._stop_serving)
+        server, self._server = self._server, None
+        if server is not None:
+            thread, errors = server
+            thread.join(timeout)
+            if thread.is_alive():
+                raise TimeoutError(f"the runner did not stop within {timeout} s")
+            if errors:
+                raise errors[0]
+
+    @property
+    def serving_thread(self) -> bool:
+        return self._server is not None
+
+    def _stop_serving(self) -> None:
+        engine = self.engine
+        engine.serving = False
+        if engine.unfinished == 0 and engine.idle is not None and not engine.idle.done():
+            engine.idle.set_result(None)
+
+    def call_on_loop(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """Run ``fn`` on the loop thread and return its result (submissions from threads)."""
+        from concurrent.futures import Future
+
+        loop = self.engine.loop
+        assert loop is not None
+        future: Future[_T] = Future()
+
+        def call() -> None:
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        loop.call_soon_threadsafe(call)
+        return future.result()
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    if not loop.is_closed() and not loop.is_running():
+        loop.close()

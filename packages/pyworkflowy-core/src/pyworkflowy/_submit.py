@@ -1,0 +1,196 @@
+"""Submission: handle ids, the lane a task runs on, and adding handles and edges to the graph."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Callable, Generator, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ._engine import COMPLETED, NO_KWARGS, PENDING, READY
+from ._errors import CycleError
+from ._graph import link, path_between
+from ._handle import TaskHandle
+from ._lanes import Lane, make_backend
+from ._task import Task
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+    from .backends import Backend
+
+__all__ = ["Submitter", "gc_paused"]
+
+_PLAIN_TASK_CACHE = 1024  # plain callables whose Task is kept for reuse
+
+
+class Submitter:
+    """Turns ``submit`` calls into handles: ids, lanes, backend checks, links."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        default_backend: str,
+        backends: Mapping[str, Backend],
+        max_workers: int,
+        workers_by_backend: Mapping[str, int],
+        max_concurrency: int | None,
+    ) -> None:
+        self.engine = engine
+        self.default_backend = default_backend
+        self.backends = dict(backends)
+        self.max_workers = max_workers
+        self.workers_by_backend = dict(workers_by_backend)
+        self.max_concurrency = max_concurrency
+        self.name_counts: dict[str, int] = {}
+        self.plain_tasks: dict[Any, Task] = {}
+
+    # -- lanes ----------------------------------------------------------------------------
+    def lane_for(self, task: Task) -> Lane:
+        """The lane ``task`` runs on; a backend nothing provides fails here, at submit."""
+        is_async = task.is_async
+        if is_async:
+            key = name = task.backend or "asyncio"  # coroutines need the loop
+        else:
+            key = name = task.backend or self.default_backend
+            if name == "asyncio":
+                key = "asyncio/sync"  # sync bodies of "asyncio" get a thread pool of their own
+        lanes = self.engine.lanes
+        lane = lanes.get(key)
+        if lane is None:
+            lane = lanes[key] = self.new_lane(name, is_async)
+        if is_async and not lane.backend.runs_coroutines:
+            raise ValueError(
+                f"task {task.name!r} is async, and backend {name!r} cannot run coroutines; "
+                "use backend='asyncio' or make the function sync"
+            )
+        return lane
+
+    def new_lane(self, name: str, coroutines: bool) -> Lane:
+        explicit = self.workers_by_backend.get(name)
+        backend = self.backends.get(name)
+        if backend is None:
+            backend = make_backend(name, coroutines, explicit or self.max_workers)
+        if name == "asyncio" and coroutines:
+            limit = self.max_concurrency
+        else:
+            limit = explicit or backend.max_workers or self.max_workers
+        lane = Lane(name, backend, limit, self.engine)
+        loop = self.engine.loop
+        if loop is not None:
+            lane.open(loop)
+        return lane
+
+    def plain_task(self, fn: Callable[..., Any]) -> Task:
+        if isinstance(fn, Task):
+            return fn
+        try:
+            task = self.plain_tasks.get(fn)
+        except TypeError:  # unhashable callable: no caching
+            return Task(fn)
+        if task is None:
+            if len(self.plain_tasks) >= _PLAIN_TASK_CACHE:
+                self.plain_tasks.clear()  # a serving runner fed new lambdas: stay bounded
+            task = self.plain_tasks[fn] = Task(fn)
+        return task
+
+    # -- handles --------------------------------------------------------------------------
+    def check_own(self, handle: object, what: str) -> None:
+        if not isinstance(handle, TaskHandle):
+            raise TypeError(f"{what} takes TaskHandles, got {handle!r}")
+        if handle._lane.engine is not self.engine:
+            raise ValueError(f"{what}: handle {handle.id!r} belongs to another TaskRunner")
+
+    def add(
+        self,
+        task: Task,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        deps: tuple[TaskHandle, ...],
+        key: str | None,
+    ) -> TaskHandle:
+        engine = self.engine
+        name = task.name
+        n = -1
+        if key is None:
+            n = self.name_counts.get(name, 0)
+            handle_id = f"{name}#{n}"
+        elif not isinstance(key, str) or not key:
+            raise ValueError(f"key must be a non-empty string, got {key!r}")
+        else:
+            handle_id = str.__str__(key)  # a plain str, even from a StrEnum or other subclass
+        if handle_id in engine.handles:
+            raise ValueError(
+                f"handle id {handle_id!r} is already used in this runner; pass a unique key="
+            )
+        lane = self.lane_for(task)
+        for dep in deps:
+            self.check_own(dep, "depends_on")
+        handle = TaskHandle(task, handle_id, args, kwargs or NO_KWARGS, lane, deps)
+        # Both hooks may refuse the submission: nothing is registered before they pass.
+        journal = engine.journal
+        record = None
+        if journal is not None and (args or kwargs or journal.resumed):
+            record = journal.on_submit(handle)
+        if lane.prepares and record is None:
+            handle._extra().payload = lane.backend.prepare(handle)
+        engine.handles[handle_id] = handle
+        if n >= 0:
+            self.name_counts[name] = n + 1
+        engine.submitted(handle)
+        if record is not None:  # resumed: completed earlier with the same arguments
+            handle._args, handle._kwargs = (), NO_KWARGS  # it will not run
+            handle._value, handle._attempts = record["value"], record["attempts"]
+            handle._started_at, handle._finished_at = record["started_at"], record["finished_at"]
+            engine.to(handle, COMPLETED)
+            return handle
+        engine.unfinished += 1
+        for dep in deps:
+            link(handle, dep)
+        if handle._pending == 0:
+            engine.deps_done(handle)
+        return handle
+
+    def add_many(
+        self, task: Task, arg_tuples: Iterable[tuple[Any, ...]], deps: tuple[TaskHandle, ...]
+    ) -> list[TaskHandle]:
+        with gc_paused():
+            add = self.add
+            return [add(task, args, NO_KWARGS, deps, None) for args in arg_tuples]
+
+    def add_dependency(self, handle: TaskHandle, depends_on: tuple[TaskHandle, ...]) -> None:
+        self.check_own(handle, "add_dependency")
+        if handle._status not in (PENDING, READY):
+            raise ValueError(
+                f"task {handle.id!r} is {handle._status.value}; dependencies can only be "
+                "added before it starts"
+            )
+        for dep in depends_on:
+            self.check_own(dep, "depends_on")
+            path = path_between(handle, dep)
+            if path is not None:
+                cycle = " -> ".join(h.id for h in (handle, *path))
+                raise CycleError(f"depending {handle.id!r} on {dep.id!r} closes a cycle: {cycle}")
+        engine = self.engine
+        if handle._status is READY:
+            engine.to(handle, PENDING)  # leaves the ready deque lazily: pump skips it
+        handle._set_deps(handle.deps + depends_on)
+        for dep in depends_on:
+            link(handle, dep)
+        if handle._pending == 0:
+            engine.deps_done(handle)
+
+
+@contextlib.contextmanager
+def gc_paused() -> Generator[None, None, None]:
+    """Pause the cyclic garbage collector for a bulk build that creates no garbage cycles.
+
+    Every full collection rescans all live objects; creating a million long-lived ones
+    would trigger many. The collector's previous state is restored.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()

@@ -1,0 +1,428 @@
+"""Where task bodies run: the public `Backend` interface, and the backends that ship with core.
+
+A backend runs bodies; the runner does everything else (dependencies, slots, retries,
+backoff, timeouts, failure policies, checkpoints, events). The contract:
+
+* The runner calls `Backend.start` on its event-loop thread with an `Attempt`, at most
+  ``max_workers`` attempts at once per backend (unbounded for a backend that runs
+  coroutines, unless ``TaskRunner(max_concurrency=...)``).
+* The backend reports the outcome exactly once: `Attempt.succeed` or `Attempt.fail`, from
+  any thread, at any time (inside ``start`` too). Reports for an attempt the runner has
+  already ended (timed out, cancelled before it ran, an aborted run) are ignored.
+* A backend with ``reports_begin = True`` calls `Attempt.began` when the body really
+  starts (a pool thread took it); the timeout counts from then. Otherwise from ``start``.
+* `Backend.stop` asks to stop a running attempt (cancel, timeout, an aborted run); a
+  backend that cannot (``can_stop = False``) leaves it to the body, which sees
+  ``current_task().cancel_event`` set.
+* `Backend.prepare` (optional) runs at submit time: raise to refuse the submission (the
+  caller of ``submit`` gets the error); what it returns is `Attempt.prepared` later.
+* `Backend.open` is called on the loop thread before the first start of each run.
+
+Backends are found by name: the built-ins (``asyncio``, ``thread``, ``process`` from
+pyworkflowy-process), then ``TaskRunner(backends={name: instance})``, then the
+``pyworkflowy.backends`` entry-point group (a `Backend` subclass or a factory taking no
+arguments).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ._context import _current_runner, _current_task
+from ._errors import TaskCancelledError
+from ._types import TaskContext, make_progress
+
+if TYPE_CHECKING:
+    import asyncio
+    from concurrent.futures import Executor, Future, ThreadPoolExecutor
+    from contextvars import Token
+    from types import TracebackType
+
+    from ._handle import TaskHandle
+    from ._task import Task
+
+__all__ = [
+    "AsyncioBackend",
+    "Attempt",
+    "Backend",
+    "ExecutorBackend",
+    "ThreadBackend",
+    "task_context",
+]
+
+
+class Attempt:
+    """One attempt of a handle, as its backend sees it: what to run and where to report.
+
+    Read the call (`fn`, `args`, `kwargs`) in `Backend.start`: a handle that ends (a
+    timeout) lets go of its arguments while an abandoned body may still run.
+    """
+
+    __slots__ = ("handle", "number", "state")
+
+    def __init__(self, handle: TaskHandle, number: int) -> None:
+        self.handle = handle
+        """The `TaskHandle` being run."""
+        self.number = number
+        """1 for the first attempt, 2 for the first retry, ..."""
+        self.state: Any = None
+        """Free for the backend: its future, task or worker for this attempt."""
+
+    # -- what to run -------------------------------------------------------------------
+    @property
+    def task(self) -> Task:
+        """The `Task` (its options included)."""
+        return self.handle._task
+
+    @property
+    def fn(self) -> Callable[..., Any]:
+        """The function to call."""
+        return self.handle._task.fn
+
+    @property
+    def args(self) -> tuple[Any, ...]:
+        """The positional arguments, as submitted."""
+        return self.handle._args
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """The keyword arguments, as submitted (do not mutate)."""
+        return self.handle._kwargs
+
+    @property
+    def is_async(self) -> bool:
+        """True when calling `fn` returns a coroutine."""
+        return self.handle._task.is_async
+
+    @property
+    def timeout(self) -> float | None:
+        """The task's per-attempt timeout in seconds, or ``None``."""
+        return self.handle._task.timeout
+
+    @property
+    def deadline(self) -> float | None:
+        """When the runner ends this attempt (a ``time.monotonic()`` value), if timed.
+
+        ``None`` without a timeout, or while a ``reports_begin`` backend has not begun.
+        """
+        timeout, x = self.handle._task.timeout, self.handle._x
+        if timeout is None or x is None or x.began is None or not self.current:
+            return None
+        return x.began + timeout
+
+    @property
+    def cancel_event(self) -> threading.Event:
+        """Set when the handle is cancelled or this attempt timed out."""
+        return self.handle._cancel_flag()
+
+    @property
+    def current(self) -> bool:
+        """True until the runner has settled this attempt (reports after that are ignored)."""
+        return self.handle._attempt is self
+
+    @property
+    def prepared(self) -> Any:
+        """What `Backend.prepare` returned for the handle (``None`` if it was not called)."""
+        x = self.handle._x
+        return None if x is None else x.payload
+
+    @prepared.setter
+    def prepared(self, value: Any) -> None:
+        self.handle._extra().payload = value
+
+    def context(self) -> _Bound:
+        """A context manager that binds `current_task()` (and the runner) for the body."""
+        return _Bound(self)
+
+    # -- reporting (from any thread) -------------------------------------------------------
+    def began(self) -> None:
+        """The body starts now: a ``reports_begin`` backend's timeout counts from here."""
+        if self.handle._attempt is self and self.handle._task.timeout is not None:
+            self.handle._extra().began = time.monotonic()
+
+    def succeed(self, value: Any) -> None:
+        """The body returned ``value``."""
+        self.handle._lane.engine.report(self, True, value)
+
+    def fail(self, error: BaseException) -> None:
+        """The body raised ``error`` (a `TaskCancelledError` if it was stopped)."""
+        if not isinstance(error, BaseException):
+            raise TypeError(f"fail() takes an exception, got {error!r}")
+        self.handle._lane.engine.report(self, False, error)
+
+    def report_progress(
+        self, done: float, total: float | None = None, message: str | None = None
+    ) -> None:
+        """Relay progress the body reported (a remote body's, say): see `TaskContext`."""
+        self.handle._lane.engine.progress(self, make_progress(done, total, message))
+
+    def __repr__(self) -> str:
+        return f"<Attempt {self.number} of {self.handle.id!r}>"
+
+
+class _Bound:
+    """`Attempt.context`: a plain class, cheaper than a generator context manager."""
+
+    __slots__ = ("_attempt", "_runner_token", "_task_token")
+
+    def __init__(self, attempt: Attempt) -> None:
+        self._attempt = attempt
+
+    def __enter__(self) -> TaskContext:
+        context = TaskContext._of(self._attempt)
+        self._task_token = _current_task.set(context)
+        self._runner_token = _current_runner.set(self._attempt.handle._lane.engine.runner)
+        return context
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        _current_runner.reset(self._runner_token)
+        _current_task.reset(self._task_token)
+
+
+class task_context:
+    """Bind `current_task()` to ``context`` for a body run away from the runner.
+
+    For backends that run bodies in another process or on another machine: build a
+    `TaskContext` from the attempt's name, id and number (and an ``on_progress`` that
+    sends progress home), and run the body inside ``with task_context(context):``.
+    """
+
+    __slots__ = ("_context", "_token")
+
+    def __init__(self, context: TaskContext) -> None:
+        if not isinstance(context, TaskContext):
+            raise TypeError(f"task_context() takes a TaskContext, got {context!r}")
+        self._context = context
+
+    def __enter__(self) -> TaskContext:
+        self._token: Token[TaskContext | None] = _current_task.set(self._context)
+        return self._context
+
+    def __exit__(self, *exc_info: object) -> None:
+        _current_task.reset(self._token)
+
+
+class Backend(ABC):
+    """Runs task bodies for a runner; subclass it and implement `start` (see the module)."""
+
+    runs_coroutines: ClassVar[bool] = False
+    """Can run ``async def`` bodies (an async task on a backend that cannot is refused)."""
+    can_stop: ClassVar[bool] = False
+    """`stop` really stops a running body (otherwise the body must poll its cancel event)."""
+    reports_begin: bool = False
+    """Calls `Attempt.began` when a body really starts; timeouts count from then."""
+    max_workers: int | None = None
+    """How many attempts it runs at once; ``None``: the runner's ``max_workers``."""
+
+    def open(self, loop: asyncio.AbstractEventLoop, max_workers: int | None) -> None:  # noqa: B027
+        """A run starts on ``loop``; at most ``max_workers`` attempts at once (None: no bound)."""
+
+    def prepare(self, handle: TaskHandle) -> Any:
+        """Check (or serialise) a submission early; raise to refuse it. Optional."""
+        return None
+
+    @abstractmethod
+    def start(self, attempt: Attempt) -> None:
+        """Begin running ``attempt``; report through `Attempt.succeed`/`Attempt.fail`."""
+
+    def stop(self, attempt: Attempt) -> None:  # noqa: B027
+        """Stop ``attempt`` if this backend can (the runner has set its cancel event)."""
+
+    def shutdown(self, wait: bool = True) -> None:  # noqa: B027
+        """Release pools and workers; the runner may call `open` again afterwards."""
+
+
+class ThreadBackend(Backend):
+    """Sync bodies on a `ThreadPoolExecutor` of ``max_workers`` threads, made on first use.
+
+    A body abandoned at its timeout keeps its thread until it returns, though its slot
+    is free again: when every thread is held that way, the next attempt gets a fresh pool
+    and the old one is left to its abandoned bodies, so no attempt waits behind one.
+    """
+
+    reports_begin = True
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        self.max_workers = max_workers
+        self._size = max_workers or 8
+        self._pool: ThreadPoolExecutor | None = None
+        self._busy = 0  # calls given to the current pool and not returned
+        self._lock = threading.Lock()
+
+    def open(self, loop: asyncio.AbstractEventLoop, max_workers: int | None) -> None:
+        self._size = max_workers or self.max_workers or 8
+
+    def start(self, attempt: Attempt) -> None:
+        with self._lock:
+            pool = self._pool
+            if pool is None or self._busy >= self._size:
+                from concurrent.futures import ThreadPoolExecutor
+
+                if pool is not None:  # every thread is held by an abandoned body
+                    pool.shutdown(wait=False)
+                pool = self._pool = ThreadPoolExecutor(self._size, "pyworkflowy")
+                self._busy = 0
+            self._busy += 1
+        attempt.state = pool.submit(
+            self._call, attempt, pool, attempt.fn, attempt.args, attempt.kwargs
+        )
+
+    def _call(
+        self,
+        attempt: Attempt,
+        pool: ThreadPoolExecutor,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        attempt.began()
+        try:
+            with attempt.context():
+                value = fn(*args, **kwargs)
+        except BaseException as exc:  # reported to the handle, never lost
+            self._returned(pool)
+            attempt.fail(exc)
+        else:
+            self._returned(pool)
+            attempt.succeed(value)
+
+    def _returned(self, pool: ThreadPoolExecutor) -> None:
+        with self._lock:
+            if pool is self._pool:
+                self._busy -= 1
+
+    def stop(self, attempt: Attempt) -> None:
+        # cancel() only takes while the call waits for a thread; a running body is told
+        # by its cancel event instead.
+        future = attempt.state
+        if future is not None and future.cancel():
+            with self._lock:
+                self._busy -= 1
+            attempt.fail(
+                TaskCancelledError(f"task {attempt.handle.id!r} was cancelled before it ran")
+            )
+
+    def shutdown(self, wait: bool = True) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=wait, cancel_futures=True)
+
+
+class AsyncioBackend(Backend):
+    """Coroutines as tasks on the runner's event loop, not bounded unless
+    ``TaskRunner(max_concurrency=...)``. The runner gives the sync bodies of an
+    ``"asyncio"`` task to a `ThreadBackend` of their own: on the loop, one slow call
+    would stall every other task and make timeouts unenforceable.
+
+    On Python 3.12+ a coroutine starts eagerly: one that finishes without waiting is
+    done before `start` returns, without a pass through the loop.
+    """
+
+    runs_coroutines = True
+    can_stop = True
+
+    def __init__(self) -> None:
+        self._create: Callable[[Any], Any] | None = None
+
+    def open(self, loop: asyncio.AbstractEventLoop, max_workers: int | None) -> None:
+        import asyncio
+        import sys
+
+        if sys.version_info >= (3, 12):
+            self._create = lambda coro: asyncio.Task(coro, loop=loop, eager_start=True)
+        else:
+            self._create = loop.create_task
+
+    def start(self, attempt: Attempt) -> None:
+        create = self._create
+        assert create is not None, "open() comes before start()"
+        attempt.state = create(_run_coroutine(attempt))
+
+    def stop(self, attempt: Attempt) -> None:
+        if attempt.state is not None:
+            attempt.state.cancel()
+
+
+async def _run_coroutine(attempt: Attempt) -> None:
+    try:
+        with attempt.context():
+            value = await attempt.fn(*attempt.args, **attempt.kwargs)
+    except BaseException as exc:  # CancelledError included: the runner asked for it
+        attempt.fail(exc)
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+    else:
+        attempt.succeed(value)
+
+
+class ExecutorBackend(Backend):
+    """Any `concurrent.futures.Executor` as a backend: ``backends={"io": ExecutorBackend(pool)}``.
+
+    A timeout or cancel cancels work still queued in the executor and ends the attempt
+    even if its body runs on. The executor stays the caller's: `shutdown` leaves it open
+    unless ``shutdown_executor=True``. With a `ThreadPoolExecutor`, bodies see
+    `current_task()` and timeouts count from when a thread takes the body.
+    """
+
+    def __init__(
+        self, executor: Executor, *, max_workers: int | None = None, shutdown_executor: bool = False
+    ) -> None:
+        from concurrent.futures import Executor, ThreadPoolExecutor
+
+        if not isinstance(executor, Executor):
+            raise TypeError(
+                f"ExecutorBackend takes a concurrent.futures.Executor, got {executor!r}"
+            )
+        self.executor = executor
+        self.max_workers = max_workers or getattr(executor, "_max_workers", None)
+        self.reports_begin = isinstance(executor, ThreadPoolExecutor)
+        self._shutdown_executor = shutdown_executor
+
+    def start(self, attempt: Attempt) -> None:
+        if self.reports_begin:
+            future = self.executor.submit(
+                _in_thread, attempt, attempt.fn, attempt.args, attempt.kwargs
+            )
+        else:
+            future = self.executor.submit(attempt.fn, *attempt.args, **attempt.kwargs)
+        attempt.state = future
+        future.add_done_callback(lambda done: _report(attempt, done))
+
+    def stop(self, attempt: Attempt) -> None:
+        future = attempt.state
+        if future is not None:
+            future.cancel()  # only work still queued; a running body is left to finish
+
+    def shutdown(self, wait: bool = True) -> None:
+        if self._shutdown_executor:
+            self.executor.shutdown(wait=wait, cancel_futures=True)
+
+    def __repr__(self) -> str:
+        return f"ExecutorBackend({self.executor!r})"
+
+
+def _in_thread(attempt: Attempt, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    attempt.began()
+    with attempt.context():
+        return fn(*args, **kwargs)
+
+
+def _report(attempt: Attempt, future: Future[Any]) -> None:
+    if future.cancelled():
+        attempt.fail(TaskCancelledError(f"task {attempt.handle.id!r} was cancelled before it ran"))
+        return
+    error = future.exception()
+    if error is not None:
+        attempt.fail(error)
+    else:
+        attempt.succeed(future.result())
