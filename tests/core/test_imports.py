@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -109,10 +110,24 @@ def test_running_a_dag_imports_nothing_outside_the_standard_library(
     assert dag_run["outside_stdlib"] == []
 
 
-def test_package_init_extends_its_path_for_sibling_distributions() -> None:
-    source = Path(pyworkflowy.__file__).read_text(encoding="utf-8")
-    line = '__path__ = __import__("pkgutil").extend_path(__path__, __name__)'
-    assert line in source.splitlines()
+def test_package_init_extends_its_path_for_sibling_distributions(tmp_path: Path) -> None:
+    # A sibling distribution installed in another sys.path directory (an editable install)
+    # ships only its subpackage; it must import as pyworkflowy.<name>.
+    sibling = tmp_path / "pyworkflowy" / "sibling_part"
+    sibling.mkdir(parents=True)
+    (sibling / "__init__.py").write_text("WHERE = 'the other directory'\n")
+    code = "import pyworkflowy.sibling_part as part; print(part.WHERE)"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*sys.path, str(tmp_path)])}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "the other directory"
+
+
+def test_importing_pyworkflowy_does_not_import_pkgutil() -> None:
+    code = "import sys, pyworkflowy; print('pkgutil' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 @pytest.mark.parametrize("name", pyworkflowy.__all__)

@@ -9,13 +9,13 @@ import pyworkflowy.process
 
 
 def test_the_distribution_has_its_own_version() -> None:
-    assert version("pyworkflowy-process") == pyworkflowy.process.__version__ == "0.1.0"
+    assert version("pyworkflowy-process") == pyworkflowy.process.__version__ == "0.2.0"
 
 
 def test_it_depends_on_core_by_range_and_on_cloudpickle() -> None:
     assert sorted(requires("pyworkflowy-process") or []) == [
         "cloudpickle>=3.0",
-        "pyworkflowy-core>=0.1,<0.2",
+        "pyworkflowy-core>=0.2,<0.3",
     ]
 
 

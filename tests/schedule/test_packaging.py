@@ -42,15 +42,15 @@ def run_without_cron(code: str) -> str:
 
 
 def test_the_distribution_has_its_own_version() -> None:
-    assert metadata.version("pyworkflowy-cron") == "0.1.0"
-    assert pyworkflowy.schedule.__version__ == "0.1.0"
+    assert metadata.version("pyworkflowy-cron") == "0.1.1"
+    assert pyworkflowy.schedule.__version__ == "0.1.1"
 
 
 def test_it_depends_on_core_by_range_and_on_croniter() -> None:
     requires = metadata.requires("pyworkflowy-cron") or []
     core = next(r for r in requires if r.startswith("pyworkflowy-core"))
     assert ">=0.1" in core
-    assert "<0.2" in core
+    assert "<0.3" in core
     assert any(r.startswith("croniter") for r in requires)
 
 

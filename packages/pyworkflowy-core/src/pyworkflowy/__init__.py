@@ -1,6 +1,10 @@
 """pyworkflowy: async and parallel Python tasks with dependencies, retries and timeouts."""
 
-__path__ = __import__("pkgutil").extend_path(__path__, __name__)
+# The other distributions' subpackages (pyworkflowy.process, ...) may live in other
+# directories of sys.path (editable installs): extend_path finds them, like pkgutil's.
+from ._nspath import extend_path
+
+__path__ = extend_path(__path__, __name__)
 
 from typing import Any
 
@@ -32,7 +36,7 @@ from ._types import (
     TaskStatus,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Backend",

@@ -16,12 +16,13 @@ State (all touched on the event-loop thread while a run goes on):
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from ._bodies import BodyRequests
+from ._cancel import Cancellation
 from ._errors import (
     CheckpointError,
     RetryExhaustedError,
@@ -32,7 +33,7 @@ from ._errors import (
 from ._graph import blocked_outcome
 from ._types import TERMINAL, TaskStatus
 from .backends import Attempt
-from .events import TaskFinished, TaskProgress, TaskRetrying, TaskStarted, TaskSubmitted
+from .events import TaskFinished, TaskRetrying, TaskStarted, TaskSubmitted
 
 if TYPE_CHECKING:
     import asyncio
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
     from ._journal import Journal
     from ._lanes import Lane
     from ._runner import TaskRunner
-    from ._types import Progress
 
 __all__ = ["Engine"]
 
@@ -62,11 +62,11 @@ _now = time.time
 _monotonic = time.monotonic
 _get_ident = threading.get_ident
 _TIMER_SLACK = 0.001  # seconds: a deadline closer than this has come (coarse loop clocks)
-_PUMP_BATCH = 1024  # starts per pump pass before the loop gets a turn
+_PUMP_BATCH = 64  # starts per pump pass; a small batch keeps live objects under the GC threshold
 _new_tuple: Any = tuple.__new__  # makes a NamedTuple event without its __new__
 
 
-class Engine:
+class Engine(BodyRequests, Cancellation):
     """Runs a runner's handles: see the module docstring for its state."""
 
     def __init__(self, runner: TaskRunner, on_task_error: str, journal: Journal | None) -> None:
@@ -82,6 +82,7 @@ class Engine:
         self.first_error: BaseException | None = None
         self.failed_id = ""  # the task whose failure set first_error
         self.aborting = self.serving = self.pumping = self.pump_due = self.wake_due = False
+        self.backlog = False  # a handle was queued while pumping: pump again after
         self.subscribers: tuple[Any, ...] | None = None
         self.inbox: deque[tuple[Attempt, bool, Any]] = deque()
 
@@ -144,18 +145,41 @@ class Engine:
 
     def make_ready(self, h: TaskHandle) -> None:
         self.to(h, READY)
-        h._lane.ready.append(h)
-        if not self.pumping:
+        lane = h._lane
+        if (
+            self.pumping
+            or lane.ready
+            or lane.running >= lane.limit
+            or self.pump_due
+            or self.loop is None
+            or (self.journal is not None and self.journal.holding)
+        ):
+            lane.ready.append(h)
+            self.backlog = True
+            if not self.pumping:
+                self.pump()
+            return
+        self.pumping = True  # its slot is free and nobody waits ahead: start it now
+        try:
+            self.start(h, lane)
+        finally:
+            self.pumping = False
+        if self.backlog:  # an eager start finished and readied others meanwhile
             self.pump()
 
     def pump(self) -> None:
-        """Start ready handles while their lanes have room (a retry first, then FIFO)."""
-        if self.pumping or self.loop is None:
+        """Start ready handles while their lanes have room (a retry first, then FIFO).
+
+        At most `_PUMP_BATCH` starts per pass: a pass that reaches it lets the loop run
+        what it started before the next pass, so a fan of a million coroutines keeps only
+        a batch of them alive at once (their memory, and the collector's work, stay small).
+        """
+        if self.pumping or self.pump_due or self.loop is None:
             return
         journal = self.journal
         if journal is not None and journal.holding:
             return  # the pending checkpoint write goes first; it pumps when done
-        self.pumping, budget, again = True, _PUMP_BATCH, True
+        self.pumping, self.backlog, budget, again = True, False, _PUMP_BATCH, True
         try:
             while again:
                 again = False
@@ -204,8 +228,8 @@ class Engine:
         """An attempt's outcome, from any thread (other threads' are batched)."""
         if _get_ident() == self.loop_thread:
             self.settle(attempt, ok, value)
-            if not self.pumping:
-                self.pump()
+            if attempt.handle._lane.ready and not self.pumping:
+                self.pump()  # its slot is free for the next one
             return
         loop = self.loop
         if loop is None:
@@ -234,7 +258,11 @@ class Engine:
         h = attempt.handle
         if h._attempt is not attempt:
             return  # already settled: a timeout, a cancel before it ran, an abort
-        self.detach(h)
+        if h._x is None:  # the common case of `detach`: no timer, no wait
+            h._attempt = None
+            h._lane.running -= 1
+        else:
+            self.detach(h)
         journal = self.journal
         if ok and value is not None and journal is not None:  # None stores anywhere
             try:
@@ -304,6 +332,7 @@ class Engine:
         if h._status is RETRYING:
             self.to(h, READY)
             h._lane.ready.appendleft(h)
+            self.backlog = True
             if not self.pumping:
                 self.pump()
 
@@ -345,7 +374,7 @@ class Engine:
                 continue  # ended meanwhile (an abort cancelled everything unfinished)
             h._value, h._error, h._finished_at = value, error, _now()
             h._args, h._kwargs = (), NO_KWARGS  # it never runs again: let them go
-            self.to(h, status, error=error)
+            self.to(h, status, 0, error)
             self.unfinished -= 1
             x = h._x
             if x is not None:
@@ -366,7 +395,7 @@ class Engine:
                     d._blocker = h
                 d._pending -= 1
                 if d._pending == 0 and d._status is PENDING:
-                    outcome = blocked_outcome(d)
+                    outcome = None if d._x is None else blocked_outcome(d)
                     if outcome is None:
                         self.make_ready(d)
                     else:  # ends too: on the stack, not by recursion (chains are deep)
@@ -391,103 +420,6 @@ class Engine:
             logging.getLogger("pyworkflowy").error(
                 "task %r failed: %s", h.id, h._error, exc_info=h._error
             )
-
-    # -- waiting bodies, progress ----------------------------------------------------------
-    def secede(self, attempt: Attempt) -> None:
-        """A body waits on another handle: give its slot back meanwhile (from any thread)."""
-        if not self.on_loop_thread():
-            self._call_soon(self.secede, attempt)
-            return
-        h = attempt.handle
-        if h._attempt is attempt and h._lane.limit != float("inf"):
-            x = h._extra()
-            if not x.seceded:
-                x.seceded = True
-                h._lane.running -= 1
-                self.pump()
-
-    def rejoin(self, attempt: Attempt) -> None:
-        """The wait is over: the body holds a slot again (the lane may briefly exceed it)."""
-        if not self.on_loop_thread():
-            self._call_soon(self.rejoin, attempt)
-            return
-        h, x = attempt.handle, attempt.handle._x
-        if h._attempt is attempt and x is not None and x.seceded:
-            x.seceded = False
-            h._lane.running += 1
-
-    def progress(self, attempt: Attempt, progress: Progress) -> None:
-        """A body reported progress (from any thread); observers get the latest figures."""
-        h = attempt.handle
-        x = h._extra()
-        x.progress = progress
-        if self.subscribers is None or x.progress_due:
-            return
-        if self.on_loop_thread():
-            self.emit(_new_tuple(TaskProgress, (h, _now(), attempt.number, progress)))
-        else:
-            x.progress_due = True
-            self._call_soon(self._progress_event, attempt)
-
-    def _progress_event(self, attempt: Attempt) -> None:
-        x = attempt.handle._extra()
-        x.progress_due = False
-        if x.progress is not None and self.subscribers is not None:
-            event = (attempt.handle, _now(), attempt.number, x.progress)
-            self.emit(_new_tuple(TaskProgress, event))
-
-    def _call_soon(self, fn: Any, *args: Any) -> None:
-        loop = self.loop
-        if loop is not None:
-            with contextlib.suppress(RuntimeError):  # closed: that run is over
-                loop.call_soon_threadsafe(fn, *args)
-
-    def on_loop_thread(self) -> bool:
-        return self.loop is not None and _get_ident() == self.loop_thread
-
-    # -- cancellation ----------------------------------------------------------------------
-    def request_cancel(self, h: TaskHandle) -> None:
-        h._set_cancel_flag()
-        if self.loop is not None and not self.on_loop_thread():
-            self._call_soon(self.cancel, h)
-        else:
-            self.cancel(h)
-
-    def cancel(self, h: TaskHandle) -> None:
-        status = h._status
-        if status in (PENDING, READY, RETRYING):
-            x = h._x
-            if x is not None and x.timer is not None:
-                x.timer.cancel()
-                x.timer = None
-            error = TaskCancelledError(f"task {h.id!r} was cancelled before it ran")
-            self.finish(h, CANCELLED, None, error)
-        elif status is RUNNING and h._attempt is not None:
-            h._lane.backend.stop(h._attempt)
-        if not self.pumping:
-            self.pump()
-
-    def abort(self, reason: str) -> None:
-        """End every unfinished handle as CANCELLED now (first failure under "raise")."""
-        if self.aborting:
-            return
-        self.aborting = True
-        for h in list(self.handles.values()):
-            if h._status in TERMINAL:
-                continue
-            h._set_cancel_flag()
-            x = h._x
-            if x is not None and x.timer is not None:
-                x.timer.cancel()
-                x.timer = None
-            attempt = self.detach(h) if h._attempt is not None else None
-            h._dependents = None  # everything downstream is cancelled here too
-            error = TaskCancelledError(
-                f"task {h.id!r} was cancelled: the run was aborted because {reason}"
-            )
-            self.finish(h, CANCELLED, None, error)
-            if attempt is not None:
-                h._lane.backend.stop(attempt)
 
 
 def _is_cancellation(exc: BaseException) -> bool:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._validate import check_choice, check_int, check_seconds, is_number
 
@@ -15,8 +14,7 @@ DEP_FAILURE_POLICIES: tuple[str, ...] = ("fail", "skip", "run-anyway")
 BUILTIN_SYNC_ONLY = ("thread", "process")  # built-in backends that cannot run coroutines
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class TaskOptions:
+class TaskOptions(NamedTuple):
     """How a task runs: its name, backend, retries, timeout, backoff and dependency policy.
 
     Built by ``@task(...)``, `TaskBase` class attributes or ``Task(fn, ...)`` through
@@ -120,4 +118,4 @@ def _retry_classes(retry_on: object) -> tuple[type[BaseException], ...]:
 
 
 #: Every keyword ``@task``, ``Task`` and `TaskBase` accept (``max_attempts`` is sugar).
-OPTION_NAMES = frozenset(f.name for f in dataclasses.fields(TaskOptions)) | {"max_attempts"}
+OPTION_NAMES = frozenset(TaskOptions._fields) | {"max_attempts"}

@@ -7,6 +7,6 @@ a cron expression and answers its next fire times. Cron arithmetic is croniter's
 from ._cron import CronExpression, parse_cron
 from ._scheduler import Job, JobBuilder, Misfire, Scheduler
 
-__version__ = "0.1.0"
+__version__ = "0.1.1"
 
 __all__ = ["CronExpression", "Job", "JobBuilder", "Misfire", "Scheduler", "parse_cron"]

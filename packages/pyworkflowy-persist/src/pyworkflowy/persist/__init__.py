@@ -14,7 +14,7 @@ from ._json import JSONCheckpointer
 from ._pickle import PickleCheckpointer
 from ._sqlite import SQLiteCheckpointer
 
-__version__ = "0.1.0"
+__version__ = "0.1.1"
 
 __all__ = [
     "PICKLE_SUFFIXES",

@@ -8,6 +8,6 @@ when a task or runner asks for ``backend="process"``); it does not go through th
 from ._backend import ProcessBackend
 from ._errors import SerializationError, WorkerDiedError
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["ProcessBackend", "SerializationError", "WorkerDiedError", "__version__"]

@@ -1,0 +1,89 @@
+"""What running task bodies ask of the engine, from any thread: give a slot back while they
+wait on another handle (and take it again), and report progress."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from .events import TaskProgress
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from ._types import Progress
+    from .backends import Attempt
+
+__all__ = ["BodyRequests"]
+
+_new_tuple: Any = tuple.__new__
+_INF = float("inf")
+
+
+class BodyRequests:
+    """Part of `Engine`: the calls a body makes through its handle or `TaskContext`."""
+
+    if TYPE_CHECKING:  # provided by Engine
+        loop: asyncio.AbstractEventLoop | None
+        loop_thread: int | None
+        subscribers: tuple[Any, ...] | None
+
+        def pump(self) -> None:
+            raise NotImplementedError
+
+        def emit(self, event: Any) -> None:
+            raise NotImplementedError
+
+    def secede(self, attempt: Attempt) -> None:
+        """A body waits on another handle: give its slot back meanwhile (from any thread)."""
+        if not self.on_loop_thread():
+            self._call_soon(self.secede, attempt)
+            return
+        h = attempt.handle
+        if h._attempt is attempt and h._lane.limit != _INF:
+            x = h._extra()
+            if not x.seceded:
+                x.seceded = True
+                h._lane.running -= 1
+                self.pump()
+
+    def rejoin(self, attempt: Attempt) -> None:
+        """The wait is over: the body holds a slot again (the lane may briefly exceed it)."""
+        if not self.on_loop_thread():
+            self._call_soon(self.rejoin, attempt)
+            return
+        h, x = attempt.handle, attempt.handle._x
+        if h._attempt is attempt and x is not None and x.seceded:
+            x.seceded = False
+            h._lane.running += 1
+
+    def progress(self, attempt: Attempt, progress: Progress) -> None:
+        """A body reported progress (from any thread); observers get the latest figures."""
+        h = attempt.handle
+        x = h._extra()
+        x.progress = progress
+        if self.subscribers is None or x.progress_due:
+            return
+        if self.on_loop_thread():
+            self.emit(_new_tuple(TaskProgress, (h, time.time(), attempt.number, progress)))
+        else:
+            x.progress_due = True
+            self._call_soon(self._progress_event, attempt)
+
+    def _progress_event(self, attempt: Attempt) -> None:
+        x = attempt.handle._extra()
+        x.progress_due = False
+        if x.progress is not None and self.subscribers is not None:
+            event = (attempt.handle, time.time(), attempt.number, x.progress)
+            self.emit(_new_tuple(TaskProgress, event))
+
+    def _call_soon(self, fn: Any, *args: Any) -> None:
+        loop = self.loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # closed: that run is over
+                loop.call_soon_threadsafe(fn, *args)
+
+    def on_loop_thread(self) -> bool:
+        return self.loop is not None and threading.get_ident() == self.loop_thread
