@@ -49,6 +49,7 @@ def test_no_other_distribution_imports_a_private_core_module(src: Path) -> None:
     for path in _sources(src):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             modules: list[str] = []
+            line = getattr(node, "lineno", 0)
             if isinstance(node, ast.Import):
                 modules = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -56,7 +57,7 @@ def test_no_other_distribution_imports_a_private_core_module(src: Path) -> None:
             for module in modules:
                 parts = module.split(".")
                 if parts[0] == "pyworkflowy" and len(parts) > 1 and parts[1].startswith("_"):
-                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {module}")
+                    found.append(f"{path.relative_to(ROOT)}:{line}: {module}")
     assert found == []
 
 

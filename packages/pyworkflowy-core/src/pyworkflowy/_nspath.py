@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = ["extend_path"]
 
 
-def extend_path(path: list[str], name: str) -> list[str]:
+def extend_path(path: Iterable[str], name: str) -> list[str]:
     """``path`` plus the ``name`` directories of the other ``sys.path`` entries."""
     path = list(path)
     tail = name.rpartition(".")[2]
