@@ -5,7 +5,8 @@ a cron expression and answers its next fire times. Cron arithmetic is croniter's
 """
 
 from ._cron import CronExpression, parse_cron
-from ._scheduler import Job, JobBuilder, Misfire, Scheduler
+from ._jobs import Job, JobBuilder, Misfire
+from ._scheduler import Scheduler
 
 __version__ = "0.1.1"
 

@@ -12,213 +12,25 @@ import contextlib
 import heapq
 import itertools
 import logging
-import math
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pyworkflowy import Task, TaskHandle, TaskRunner, current_task, get_current_runner
 
-from ._cron import CronExpression, parse_cron
-from ._tz import local_time, resolve_tz, wall_to_instant
+from ._cron import parse_cron
+from ._jobs import Job, JobBuilder, Misfire, _builder
+from ._triggers import _Cron, _Interval, _once, _seconds, _Trigger
+from ._tz import resolve_tz
 
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["Job", "JobBuilder", "Misfire", "Scheduler"]
+__all__ = ["Scheduler"]
 
-Misfire = Literal["skip", "coalesce"]
-MISFIRE_POLICIES: tuple[str, ...] = ("skip", "coalesce")
-_RESERVED = ("depends_on", "key")  # runner.submit options: they never reach the task
 logger = logging.getLogger("pyworkflowy.schedule")
-
-
-def _seconds(value: object, what: str, minimum: float, strict: bool) -> float:
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-        raise ValueError(f"{what} must be a finite number of seconds, got {value!r}")
-    if value < minimum or (strict and value == minimum):
-        relation = ">" if strict else ">="
-        raise ValueError(f"{what} must be {relation} {minimum:g} seconds, got {value!r}")
-    return float(value)
-
-
-# -- triggers: when a job is due ---------------------------------------------------------
-class _Interval:
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-
-    def first(self, now: float) -> float:
-        return now + self.seconds
-
-    def after(self, due: float, now: float) -> float | None:
-        """The next due time in phase with ``due`` that is later than ``now``."""
-        step = self.seconds
-        missed = math.floor((now - due) / step) + 1 if now >= due else 1
-        nxt = due + missed * step
-        while nxt <= now:  # float rounding
-            nxt += step
-        return nxt
-
-    def describe(self, tz: tzinfo) -> str:
-        return f"every {self.seconds:g}s"
-
-
-class _Cron:
-    def __init__(self, expr: CronExpression, tz: tzinfo) -> None:
-        self.expr = expr
-        self.tz = tz
-
-    def first(self, now: float) -> float:
-        return self.expr.next_instant(now, self.tz)
-
-    def after(self, due: float, now: float) -> float | None:
-        return self.expr.next_instant(max(due, now), self.tz, fired=due)
-
-    def describe(self, tz: tzinfo) -> str:
-        return f"cron {self.expr.expression!r}"
-
-
-class _Once:
-    def __init__(self, when: float) -> None:
-        self.when = when
-
-    def first(self, now: float) -> float:
-        return self.when
-
-    def after(self, due: float, now: float) -> float | None:
-        return None
-
-    def describe(self, tz: tzinfo) -> str:
-        return f"at {local_time(self.when, tz).isoformat()}"
-
-
-_Trigger = _Interval | _Cron | _Once
-
-
-HANDLE_HISTORY = 100
-
-
-class Job:
-    """A scheduled task: its schedule, its options and the handles its fires produced."""
-
-    def __init__(
-        self,
-        scheduler: Scheduler,
-        job_id: int,
-        trigger: _Trigger,
-        task: Task | Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        misfire: str,
-        grace: float,
-        max_instances: int,
-    ) -> None:
-        self._scheduler = scheduler
-        self.id = job_id
-        self._trigger = trigger
-        self.task = task
-        self.args = args
-        self.kwargs = kwargs
-        self.misfire = misfire
-        self.grace = grace
-        self.max_instances = max_instances
-        self._next: float | None = None  # guarded by the scheduler's lock
-        self._entry = -1  # the sequence number of this job's live heap entry
-        self._active = True
-        # Only recent runs are kept: a job firing every second must not grow without bound.
-        self._handles: deque[TaskHandle] = deque(maxlen=HANDLE_HISTORY)
-        self.fired = 0  # runs started, all time
-        self._live: list[TaskHandle] = []
-
-    @property
-    def schedule(self) -> str:
-        """The schedule in words: ``every 60s``, ``cron '0 * * * *'``, ``at <time>``."""
-        return self._trigger.describe(self._scheduler.tz)
-
-    @property
-    def next_run_at(self) -> float | None:
-        """When the job fires next, in the clock's epoch seconds; ``None`` once it is over."""
-        return self._next if self._active else None
-
-    @property
-    def next_run(self) -> datetime | None:
-        """`next_run_at` as an aware datetime in the scheduler's time zone."""
-        t = self.next_run_at
-        return None if t is None else local_time(t, self._scheduler.tz)
-
-    @property
-    def handles(self) -> list[TaskHandle]:
-        """The handles of the job's most recent runs (up to 100), oldest first."""
-        return list(self._handles)
-
-    @property
-    def active(self) -> bool:
-        """False once the job was cancelled or, for a one-shot job, has fired or been skipped."""
-        return self._active
-
-    def cancel(self) -> bool:
-        """Remove the job from its scheduler (see `Scheduler.cancel`)."""
-        return self._scheduler.cancel(self)
-
-    @property
-    def task_name(self) -> str:
-        """The name of the task the job runs."""
-        return self.task.name if isinstance(self.task, Task) else _callable_name(self.task)
-
-    def _label(self) -> str:
-        return f"job {self.id} ({self.schedule}, task {self.task_name!r})"
-
-    def __repr__(self) -> str:
-        nxt = self.next_run
-        when = "-" if nxt is None else nxt.isoformat()
-        return (
-            f"<Job {self.id} {self.schedule} task={self.task_name!r} next_run_at={when} "
-            f"fired={self.fired}>"
-        )
-
-
-def _callable_name(fn: Callable[..., Any]) -> str:
-    return getattr(fn, "__qualname__", None) or repr(fn)
-
-
-class JobBuilder:
-    """What `Scheduler.every`/`cron`/`at` return: ``.do(task, *args, **kwargs)`` adds the job."""
-
-    def __init__(
-        self,
-        scheduler: Scheduler,
-        trigger: _Trigger,
-        misfire: str,
-        grace: float | None,
-        max_instances: int,
-    ) -> None:
-        self._scheduler = scheduler
-        self._trigger = trigger
-        self._misfire = misfire
-        self._grace = grace
-        self._max_instances = max_instances
-
-    def do(self, task: Task | Callable[..., Any], /, *args: Any, **kwargs: Any) -> Job:
-        """Schedule ``task(*args, **kwargs)``; every keyword argument goes to the task."""
-        if not callable(task):
-            raise TypeError(f"do() needs a task or a callable, got {task!r}")
-        reserved = [k for k in _RESERVED if k in kwargs]
-        if reserved:
-            raise TypeError(
-                f"do() got {', '.join(map(repr, reserved))}: those are runner.submit options, "
-                "not task arguments; bind a task parameter of that name with functools.partial"
-            )
-        return self._scheduler._add(
-            self._trigger, task, args, kwargs, self._misfire, self._grace, self._max_instances
-        )
-
-    def __repr__(self) -> str:
-        return f"<JobBuilder {self._trigger.describe(self._scheduler.tz)}; call .do(task)>"
 
 
 class Scheduler:
@@ -275,7 +87,7 @@ class Scheduler:
     ) -> JobBuilder:
         """Fire every ``interval`` seconds (or a timedelta), first one interval from now."""
         seconds = _seconds(interval, "every() interval", 0.0, strict=True)
-        return self._builder(_Interval(seconds), misfire, grace, max_instances)
+        return _builder(self, _Interval(seconds), misfire, grace, max_instances)
 
     def cron(
         self,
@@ -286,7 +98,7 @@ class Scheduler:
         max_instances: int = 1,
     ) -> JobBuilder:
         """Fire at the times matching the cron expression ``expr``, in the scheduler's tz."""
-        return self._builder(_Cron(parse_cron(expr), self.tz), misfire, grace, max_instances)
+        return _builder(self, _Cron(parse_cron(expr), self.tz), misfire, grace, max_instances)
 
     def at(
         self,
@@ -297,33 +109,7 @@ class Scheduler:
         max_instances: int = 1,
     ) -> JobBuilder:
         """Fire once at ``when``: an aware datetime, a naive one (scheduler's tz) or epoch."""
-        if isinstance(when, datetime):
-            if when.tzinfo is not None and when.utcoffset() is not None:
-                instant = when.timestamp()
-            else:
-                instant = wall_to_instant(when.replace(tzinfo=None), self.tz)
-        elif isinstance(when, (int, float)) and not isinstance(when, bool):
-            if not math.isfinite(when):
-                raise ValueError(f"at() needs a finite epoch time, got {when!r}")
-            instant = float(when)
-        else:
-            raise TypeError(f"at() takes a datetime or epoch seconds, got {type(when).__name__}")
-        return self._builder(_Once(instant), misfire, grace, max_instances)
-
-    def _builder(
-        self, trigger: _Trigger, misfire: str, grace: float | None, max_instances: int
-    ) -> JobBuilder:
-        if misfire not in MISFIRE_POLICIES:
-            raise ValueError(f"misfire must be one of {MISFIRE_POLICIES}, got {misfire!r}")
-        if grace is not None:
-            grace = _seconds(grace, "grace", 0.0, strict=False)
-        if (
-            not isinstance(max_instances, int)
-            or isinstance(max_instances, bool)
-            or max_instances < 1
-        ):
-            raise ValueError(f"max_instances must be an integer >= 1, got {max_instances!r}")
-        return JobBuilder(self, trigger, misfire, grace, max_instances)
+        return _builder(self, _once(when, self.tz), misfire, grace, max_instances)
 
     @property
     def default_grace(self) -> float:
@@ -439,7 +225,7 @@ class Scheduler:
         error: BaseException | None = None
         for job, when in due:
             try:
-                handle = self._fire(job, when, now)
+                handle = job._fire(when, now)
             except Exception as exc:
                 logger.exception("%s could not be submitted", job._label())
                 if error is None:
@@ -460,44 +246,6 @@ class Scheduler:
         if error is not None and raise_errors:
             raise error
         return handles
-
-    def _fire(self, job: Job, when: float, now: float) -> TaskHandle | None:
-        late = now - when
-        if late > job.grace:
-            if job.misfire == "skip":
-                logger.warning(
-                    "%s missed its run at %s by %.3f s (grace %g s): skipped",
-                    job._label(),
-                    local_time(when, self.tz).isoformat(),
-                    late,
-                    job.grace,
-                )
-                return None
-            logger.info(
-                "%s is %.3f s late for its run at %s (grace %g s): running it once "
-                "for every run missed",
-                job._label(),
-                late,
-                local_time(when, self.tz).isoformat(),
-                job.grace,
-            )
-        live = job._live = [h for h in job._live if not h.done()]
-        if len(live) >= job.max_instances:
-            logger.warning(
-                "%s: %d run(s) still going (max_instances=%d): skipped the run due at %s",
-                job._label(),
-                len(live),
-                job.max_instances,
-                local_time(when, self.tz).isoformat(),
-            )
-            return None
-        handle = self.runner.submit(job.task, *job.args, **job.kwargs)
-        if len(job._handles) == job._handles.maxlen:
-            self.runner.forget(job._handles[0])  # leaves the history: the runner may drop it
-        job._handles.append(handle)
-        job.fired += 1
-        live.append(handle)
-        return handle
 
     # -- running -------------------------------------------------------------------------
     @property

@@ -1,0 +1,88 @@
+"""Interval, cron and one-shot ``at`` triggers: when a job is due, apart from the Scheduler."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, tzinfo
+
+from ._cron import CronExpression
+from ._tz import local_time, wall_to_instant
+
+
+def _seconds(value: object, what: str, minimum: float, strict: bool) -> float:
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise ValueError(f"{what} must be a finite number of seconds, got {value!r}")
+    if value < minimum or (strict and value == minimum):
+        relation = ">" if strict else ">="
+        raise ValueError(f"{what} must be {relation} {minimum:g} seconds, got {value!r}")
+    return float(value)
+
+
+class _Interval:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def first(self, now: float) -> float:
+        return now + self.seconds
+
+    def after(self, due: float, now: float) -> float | None:
+        """The next due time in phase with ``due`` that is later than ``now``."""
+        step = self.seconds
+        missed = math.floor((now - due) / step) + 1 if now >= due else 1
+        nxt = due + missed * step
+        while nxt <= now:  # float rounding
+            nxt += step
+        return nxt
+
+    def describe(self, tz: tzinfo) -> str:
+        return f"every {self.seconds:g}s"
+
+
+class _Cron:
+    def __init__(self, expr: CronExpression, tz: tzinfo) -> None:
+        self.expr = expr
+        self.tz = tz
+
+    def first(self, now: float) -> float:
+        return self.expr.next_instant(now, self.tz)
+
+    def after(self, due: float, now: float) -> float | None:
+        return self.expr.next_instant(max(due, now), self.tz, fired=due)
+
+    def describe(self, tz: tzinfo) -> str:
+        return f"cron {self.expr.expression!r}"
+
+
+class _Once:
+    def __init__(self, when: float) -> None:
+        self.when = when
+
+    def first(self, now: float) -> float:
+        return self.when
+
+    def after(self, due: float, now: float) -> float | None:
+        return None
+
+    def describe(self, tz: tzinfo) -> str:
+        return f"at {local_time(self.when, tz).isoformat()}"
+
+
+_Trigger = _Interval | _Cron | _Once
+
+
+def _once(when: datetime | float, tz: tzinfo) -> _Once:
+    """The trigger of `Scheduler.at`: ``when`` is an aware datetime, a naive one or epoch."""
+    if isinstance(when, datetime):
+        if when.tzinfo is not None and when.utcoffset() is not None:
+            instant = when.timestamp()
+        else:
+            instant = wall_to_instant(when.replace(tzinfo=None), tz)
+    elif isinstance(when, (int, float)) and not isinstance(when, bool):
+        if not math.isfinite(when):
+            raise ValueError(f"at() needs a finite epoch time, got {when!r}")
+        instant = float(when)
+    else:
+        raise TypeError(f"at() takes a datetime or epoch seconds, got {type(when).__name__}")
+    return _Once(instant)
