@@ -154,6 +154,8 @@ def test_mkdocs_build_strict_succeeds(site: Path) -> None:
 
 REFERENCE = {
     "pyworkflowy": "core",
+    "pyworkflowy.backends": "core",
+    "pyworkflowy.events": "core",
     "pyworkflowy.process": "process",
     "pyworkflowy.persist": "persist",
     "pyworkflowy.schedule": "schedule",

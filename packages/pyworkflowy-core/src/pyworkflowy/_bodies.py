@@ -62,28 +62,34 @@ class BodyRequests:
     def progress(self, attempt: Attempt, progress: Progress) -> None:
         """A body reported progress (from any thread); observers get the latest figures."""
         h = attempt.handle
+        if h._attempt is not attempt:
+            return  # a body abandoned at its timeout (or by an aborted run) reports on
         x = h._extra()
         x.progress = progress
         if self.subscribers is None or x.progress_due:
             return
         if self.on_loop_thread():
             self.emit(_new_tuple(TaskProgress, (h, time.time(), attempt.number, progress)))
-        else:
+        elif self.loop is not None:
             x.progress_due = True
-            self._call_soon(self._progress_event, attempt)
+            if not self._call_soon(self._progress_event, attempt):
+                x.progress_due = False
 
     def _progress_event(self, attempt: Attempt) -> None:
         x = attempt.handle._extra()
         x.progress_due = False
-        if x.progress is not None and self.subscribers is not None:
+        if attempt.current and x.progress is not None and self.subscribers is not None:
             event = (attempt.handle, time.time(), attempt.number, x.progress)
             self.emit(_new_tuple(TaskProgress, event))
 
-    def _call_soon(self, fn: Any, *args: Any) -> None:
+    def _call_soon(self, fn: Any, *args: Any) -> bool:
+        """``fn(*args)`` on the loop thread soon; False if no run is there to do it."""
         loop = self.loop
         if loop is not None:
             with contextlib.suppress(RuntimeError):  # closed: that run is over
                 loop.call_soon_threadsafe(fn, *args)
+                return True
+        return False
 
     def on_loop_thread(self) -> bool:
         return self.loop is not None and threading.get_ident() == self.loop_thread

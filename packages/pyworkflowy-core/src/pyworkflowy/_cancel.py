@@ -28,7 +28,7 @@ class Cancellation:
         def on_loop_thread(self) -> bool:
             raise NotImplementedError
 
-        def _call_soon(self, fn: Any, *args: Any) -> None:
+        def _call_soon(self, fn: Any, *args: Any) -> bool:
             raise NotImplementedError
 
         def finish(self, h: TaskHandle, status: TaskStatus, value: Any, error: Any) -> None:

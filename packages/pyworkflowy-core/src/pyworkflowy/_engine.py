@@ -97,19 +97,27 @@ class Engine(BodyRequests, Cancellation):
     ) -> None:
         """Set ``h``'s status; the one place a status changes (and events are made)."""
         h._status = status
-        if self.subscribers is not None:
-            if status is RUNNING:
-                self.emit(_new_tuple(TaskStarted, (h, _now(), attempt)))
-            elif status in TERMINAL:
-                event = (h, h._finished_at or _now(), h._attempts, status, error)
-                self.emit(_new_tuple(TaskFinished, event))
-            elif status is RETRYING:
-                self.emit(_new_tuple(TaskRetrying, (h, _now(), attempt, error, delay)))
+        subscribers = self.subscribers
+        if subscribers is None:
+            return
+        if status is RUNNING:
+            event = _new_tuple(TaskStarted, (h, _now(), attempt))
+        elif status in TERMINAL:
+            finished = h._finished_at or _now()  # a resumed handle keeps its stored time
+            event = _new_tuple(TaskFinished, (h, finished, h._attempts, status, error))
+        elif status is RETRYING:
+            event = _new_tuple(TaskRetrying, (h, _now(), attempt, error, delay))
+        else:
+            return
+        for callback in subscribers:  # emit(), inlined: this is per task
+            try:
+                callback(event)
+            except Exception as exc:
+                self.drop(callback, exc)
 
     def submitted(self, h: TaskHandle) -> None:
         """``h`` joined the graph (it is born pending: not a status change)."""
-        if self.subscribers is not None:
-            self.emit(_new_tuple(TaskSubmitted, (h, _now())))
+        self.emit(_new_tuple(TaskSubmitted, (h, _now())))
 
     def emit(self, event: Any) -> None:
         """Give ``event`` to every subscriber; one that raises is logged and dropped."""
@@ -117,15 +125,15 @@ class Engine(BodyRequests, Cancellation):
             try:
                 callback(event)
             except Exception as exc:
-                self.unsubscribe(callback)
-                import logging
+                self.drop(callback, exc)
 
-                logging.getLogger("pyworkflowy").error(
-                    "event subscriber %r raised and was unsubscribed: %s",
-                    callback,
-                    exc,
-                    exc_info=exc,
-                )
+    def drop(self, callback: Any, exc: Exception) -> None:
+        self.unsubscribe(callback)
+        import logging
+
+        logging.getLogger("pyworkflowy").error(
+            "event subscriber %r raised and was unsubscribed: %s", callback, exc, exc_info=exc
+        )
 
     def subscribe(self, callback: Any) -> None:
         self.subscribers = (*(self.subscribers or ()), callback)
@@ -210,6 +218,11 @@ class Engine(BodyRequests, Cancellation):
         if h._started_at is None:
             h._started_at = _now()
         self.to(h, RUNNING, number)
+        x = h._x
+        if x is not None and x.cancel_requested:  # a subscriber of TaskStarted cancelled it
+            error = TaskCancelledError(f"task {h.id!r} was cancelled before it ran")
+            self.settle(attempt, False, error)
+            return
         timeout = h._task.timeout
         if timeout is not None:
             loop = self.loop

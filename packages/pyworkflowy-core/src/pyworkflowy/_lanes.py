@@ -1,7 +1,7 @@
 """Lanes: one per backend a runner uses, each a queue of ready handles and a running count.
 
-Also where a backend name becomes a `Backend`: the built-ins, the runner's own
-``backends=``, then the ``pyworkflowy.backends`` entry-point group.
+Also where a backend name becomes a `Backend` (after the runner's own ``backends=``):
+the built-ins, then the ``pyworkflowy.backends`` entry-point group.
 """
 
 from __future__ import annotations

@@ -67,7 +67,9 @@ class Submitter:
 
     def new_lane(self, name: str, coroutines: bool) -> Lane:
         explicit = self.workers_by_backend.get(name)
-        backend = self.backends.get(name)
+        # An "asyncio" instance of the user's replaces the coroutine side only: the sync
+        # bodies of "asyncio" tasks keep their own thread pool.
+        backend = self.backends.get(name) if coroutines or name != "asyncio" else None
         if backend is None:
             backend = make_backend(name, coroutines, explicit or self.max_workers)
         if name == "asyncio" and coroutines:
@@ -136,7 +138,8 @@ class Submitter:
         engine.handles[handle_id] = handle
         if n >= 0:
             self.name_counts[name] = n + 1
-        engine.submitted(handle)
+        if engine.subscribers is not None:
+            engine.submitted(handle)
         if record is not None:  # resumed: completed earlier with the same arguments
             handle._args, handle._kwargs = (), NO_KWARGS  # it will not run
             handle._value, handle._attempts = record["value"], record["attempts"]

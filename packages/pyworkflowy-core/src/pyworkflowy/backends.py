@@ -4,11 +4,12 @@ A backend runs bodies; the runner does everything else (dependencies, slots, ret
 backoff, timeouts, failure policies, checkpoints, events). The contract:
 
 * The runner calls `Backend.start` on its event-loop thread with an `Attempt`, at most
-  ``max_workers`` attempts at once per backend (unbounded for a backend that runs
-  coroutines, unless ``TaskRunner(max_concurrency=...)``).
+  ``max_workers`` attempts at once per backend (the built-in asyncio backend's coroutines
+  are unbounded unless ``TaskRunner(max_concurrency=...)``).
 * The backend reports the outcome exactly once: `Attempt.succeed` or `Attempt.fail`, from
   any thread, at any time (inside ``start`` too). Reports for an attempt the runner has
-  already ended (timed out, cancelled before it ran, an aborted run) are ignored.
+  already ended (it timed out, or its run was aborted) are ignored. Cancelling a running
+  attempt calls `Backend.stop` and waits for the backend's report.
 * A backend with ``reports_begin = True`` calls `Attempt.began` when the body really
   starts (a pool thread took it); the timeout counts from then. Otherwise from ``start``.
 * `Backend.stop` asks to stop a running attempt (cancel, timeout, an aborted run); a
@@ -18,10 +19,11 @@ backoff, timeouts, failure policies, checkpoints, events). The contract:
   caller of ``submit`` gets the error); what it returns is `Attempt.prepared` later.
 * `Backend.open` is called on the loop thread before the first start of each run.
 
-Backends are found by name: the built-ins (``asyncio``, ``thread``, ``process`` from
-pyworkflowy-process), then ``TaskRunner(backends={name: instance})``, then the
-``pyworkflowy.backends`` entry-point group (a `Backend` subclass or a factory taking no
-arguments).
+Backends are found by name: ``TaskRunner(backends={name: instance})`` first (so an
+instance may replace a built-in), then the built-ins (``asyncio``, ``thread``,
+``process`` from pyworkflowy-process), then the ``pyworkflowy.backends`` entry-point
+group (a `Backend` subclass or a factory taking no arguments). A backend instance serves
+one runner.
 """
 
 from __future__ import annotations
@@ -254,7 +256,7 @@ class Backend(ABC):
         """Stop ``attempt`` if this backend can (the runner has set its cancel event)."""
 
     def shutdown(self, wait: bool = True) -> None:  # noqa: B027
-        """Release pools and workers; the runner may call `open` again afterwards."""
+        """Release pools and workers (``runner.shutdown()``); nothing starts after it."""
 
 
 class ThreadBackend(Backend):
@@ -386,10 +388,12 @@ async def _run_coroutine(attempt: Attempt) -> None:
 class ExecutorBackend(Backend):
     """Any `concurrent.futures.Executor` as a backend: ``backends={"io": ExecutorBackend(pool)}``.
 
-    A timeout or cancel cancels work still queued in the executor and ends the attempt
-    even if its body runs on. The executor stays the caller's: `shutdown` leaves it open
-    unless ``shutdown_executor=True``. With a `ThreadPoolExecutor`, bodies see
-    `current_task()` and timeouts count from when a thread takes the body.
+    A timeout ends the attempt even if its body runs on; a cancel also cancels the call if
+    it still waits in the executor's queue. With a `ThreadPoolExecutor`, bodies see
+    `current_task()` and a timeout counts from when a thread takes the body; with other
+    executors, from the submission. The executor stays the caller's: `shutdown` leaves it
+    open unless ``shutdown_executor=True``. Its size is the executor's own: a body that
+    waits on another handle of the same executor needs a spare worker.
     """
 
     def __init__(

@@ -1,8 +1,9 @@
 """What happens in a run, as small immutable events: watch with ``runner.subscribe(callback)``.
 
-Every status change of a handle produces one event: `TaskSubmitted` (pending),
-`TaskStarted` (an attempt began), `TaskRetrying` (an attempt failed; the next one waits
-``delay`` seconds), `TaskFinished` (completed, failed, cancelled or skipped). A body's
+A handle produces `TaskSubmitted` when it joins the graph, `TaskStarted` when an attempt
+is given to its backend, `TaskRetrying` when an attempt failed and the next one waits
+``delay`` seconds, and `TaskFinished` once it ends (completed, failed, cancelled or
+skipped). Waiting for a slot (ready) produces none. A body's
 ``current_task().report_progress(...)`` produces `TaskProgress`; a run that ends produces
 `RunFinished`, and each checkpoint write `CheckpointSaved`.
 
