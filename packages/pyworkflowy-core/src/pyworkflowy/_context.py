@@ -9,10 +9,12 @@ from ._types import TaskContext
 
 if TYPE_CHECKING:
     from ._runner import TaskRunner
+    from .backends import Attempt
 
 __all__ = ["current_task", "get_current_runner"]
 
-_current_task: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar(
+# An asyncio body binds its Attempt itself: its TaskContext is made only if asked for.
+_current_task: contextvars.ContextVar[TaskContext | Attempt | None] = contextvars.ContextVar(
     "pyworkflowy_current_task", default=None
 )
 _current_runner: contextvars.ContextVar[TaskRunner | None] = contextvars.ContextVar(
@@ -22,7 +24,10 @@ _current_runner: contextvars.ContextVar[TaskRunner | None] = contextvars.Context
 
 def current_task() -> TaskContext | None:
     """The `TaskContext` of the task body running here, or ``None`` outside a task."""
-    return _current_task.get()
+    value = _current_task.get()
+    if value is None or isinstance(value, TaskContext):
+        return value
+    return value.task_context()
 
 
 def get_current_runner() -> TaskRunner | None:

@@ -152,7 +152,7 @@ class Engine(BodyRequests, Cancellation):
             self.make_ready(h)
 
     def make_ready(self, h: TaskHandle) -> None:
-        self.to(h, READY)
+        """Its dependencies are done: start it now if its lane has room, else queue it."""
         lane = h._lane
         if (
             self.pumping
@@ -162,6 +162,7 @@ class Engine(BodyRequests, Cancellation):
             or self.loop is None
             or (self.journal is not None and self.journal.holding)
         ):
+            self.to(h, READY)
             lane.ready.append(h)
             self.backlog = True
             if not self.pumping:
@@ -238,36 +239,12 @@ class Engine(BodyRequests, Cancellation):
 
     # -- outcomes --------------------------------------------------------------------------
     def report(self, attempt: Attempt, ok: bool, value: Any) -> None:
-        """An attempt's outcome, from any thread (other threads' are batched)."""
-        if _get_ident() == self.loop_thread:
-            self.settle(attempt, ok, value)
-            if attempt.handle._lane.ready and not self.pumping:
-                self.pump()  # its slot is free for the next one
+        """An attempt's outcome, from any thread: on the loop thread it is settled now,
+        from others it is batched (`post`). Only the current attempt's first report counts.
+        """
+        if _get_ident() != self.loop_thread:
+            self.post(attempt, ok, value)
             return
-        loop = self.loop
-        if loop is None:
-            return  # no run: that attempt was settled when its run ended
-        self.inbox.append((attempt, ok, value))
-        if not self.wake_due:
-            self.wake_due = True
-            try:
-                loop.call_soon_threadsafe(self.drain)
-            except RuntimeError:  # the loop closed: nothing waits for this outcome
-                self.wake_due = False
-
-    def drain(self) -> None:
-        self.wake_due = False
-        inbox, settle = self.inbox, self.settle
-        self.pumping = True
-        try:
-            while inbox:
-                settle(*inbox.popleft())
-        finally:
-            self.pumping = False
-        self.pump()
-
-    def settle(self, attempt: Attempt, ok: bool, value: Any) -> None:
-        """End ``attempt`` (if it is still current) with its outcome."""
         h = attempt.handle
         if h._attempt is not attempt:
             return  # already settled: a timeout, a cancel before it ran, an abort
@@ -288,6 +265,34 @@ class Engine(BodyRequests, Cancellation):
             self.failed_attempt(h, attempt.number, value)
         if journal is not None and journal.holding and not self.any_running():
             journal.write_held()  # nothing running: no other task can join the batch
+        if h._lane.ready and not self.pumping:
+            self.pump()  # its slot is free for the next one
+
+    settle = report  # what the engine itself calls, on the loop thread
+
+    def post(self, attempt: Attempt, ok: bool, value: Any) -> None:
+        """An outcome from another thread: queued, with one loop wake-up per batch."""
+        loop = self.loop
+        if loop is None:
+            return  # no run: that attempt was settled when its run ended
+        self.inbox.append((attempt, ok, value))
+        if not self.wake_due:
+            self.wake_due = True
+            try:
+                loop.call_soon_threadsafe(self.drain)
+            except RuntimeError:  # the loop closed: nothing waits for this outcome
+                self.wake_due = False
+
+    def drain(self) -> None:
+        self.wake_due = False
+        inbox, settle = self.inbox, self.report
+        self.pumping = True
+        try:
+            while inbox:
+                settle(*inbox.popleft())
+        finally:
+            self.pumping = False
+        self.pump()
 
     def detach(self, h: TaskHandle) -> Attempt | None:
         """Take the running attempt off ``h``: its slot and timer are freed."""
@@ -379,40 +384,44 @@ class Engine(BodyRequests, Cancellation):
         self, h: TaskHandle, status: TaskStatus, value: Any, error: BaseException | None
     ) -> None:
         """Make ``h`` terminal and release its dependents (iteratively: chains are deep)."""
-        stack = [(h, status, value, error)]
+        stack: list[tuple[TaskHandle, TaskStatus, Any, BaseException | None]] | None = None
         journal = self.journal
-        while stack:
+        while True:
+            if h._status not in TERMINAL:  # else it ended meanwhile (an abort, say)
+                h._value, h._error, h._finished_at = value, error, _now()
+                h._args, h._kwargs = (), NO_KWARGS  # it never runs again: let them go
+                self.to(h, status, 0, error)
+                self.unfinished -= 1
+                x = h._x
+                if x is not None:
+                    x.payload = None
+                    if x.waiters is not None:
+                        h._wake()
+                if journal is not None:
+                    journal.finished.append(h)
+                    if journal.timer is None:
+                        journal.on_finish(self.loop, self.pump)
+                if status is FAILED:
+                    self.on_failure(h)
+                dependents, h._dependents = h._dependents, None
+                if dependents is not None:
+                    for d in dependents if isinstance(dependents, list) else (dependents,):
+                        if status is not COMPLETED and (
+                            d._blocker is None or status is not SKIPPED
+                        ):
+                            d._blocker = h
+                        d._pending -= 1
+                        if d._pending == 0 and d._status is PENDING:
+                            outcome = None if d._x is None else blocked_outcome(d)
+                            if outcome is None:
+                                self.make_ready(d)
+                            else:  # it ends too: on the stack, not by recursion
+                                if stack is None:
+                                    stack = []
+                                stack.append((d, *outcome))
+            if not stack:
+                break
             h, status, value, error = stack.pop()
-            if h._status in TERMINAL:
-                continue  # ended meanwhile (an abort cancelled everything unfinished)
-            h._value, h._error, h._finished_at = value, error, _now()
-            h._args, h._kwargs = (), NO_KWARGS  # it never runs again: let them go
-            self.to(h, status, 0, error)
-            self.unfinished -= 1
-            x = h._x
-            if x is not None:
-                x.payload = None
-                if x.waiters is not None:
-                    h._wake()
-            if journal is not None:
-                journal.finished.append(h)
-                if journal.timer is None:
-                    journal.on_finish(self.loop, self.pump)
-            if status is FAILED:
-                self.on_failure(h)
-            dependents, h._dependents = h._dependents, None
-            if dependents is None:
-                continue
-            for d in dependents if isinstance(dependents, list) else (dependents,):
-                if status is not COMPLETED and (d._blocker is None or status is not SKIPPED):
-                    d._blocker = h
-                d._pending -= 1
-                if d._pending == 0 and d._status is PENDING:
-                    outcome = None if d._x is None else blocked_outcome(d)
-                    if outcome is None:
-                        self.make_ready(d)
-                    else:  # ends too: on the stack, not by recursion (chains are deep)
-                        stack.append((d, *outcome))
         if self.unfinished == 0 and not self.serving:
             idle = self.idle
             if idle is not None and not idle.done():

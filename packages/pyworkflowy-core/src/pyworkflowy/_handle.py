@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ._context import _current_task
 from ._errors import TaskCancelledError
 from ._types import TERMINAL as _TERMINAL
-from ._types import Progress, TaskResult, TaskStatus
+from ._types import Progress, TaskContext, TaskResult, TaskStatus
 
 if TYPE_CHECKING:
     from ._lanes import Lane
@@ -354,7 +354,9 @@ class TaskHandle:
 def _waiting_attempt() -> Attempt | None:
     """The attempt whose body is running here, if it is still the current one."""
     context = _current_task.get()
-    attempt = None if context is None else context._attempt
+    if context is None:
+        return None
+    attempt = context._attempt if isinstance(context, TaskContext) else context
     return attempt if attempt is not None and attempt.current else None
 
 

@@ -42,6 +42,8 @@ class Submitter:
         self.workers_by_backend = dict(workers_by_backend)
         self.max_concurrency = max_concurrency
         self.name_counts: dict[str, int] = {}
+        self.last_task: Task | None = None  # the lane of the last task submitted
+        self.last_lane: Lane | None = None
         self.plain_tasks: dict[Any, Task] = {}
 
     # -- lanes ----------------------------------------------------------------------------
@@ -124,7 +126,10 @@ class Submitter:
             raise ValueError(
                 f"handle id {handle_id!r} is already used in this runner; pass a unique key="
             )
-        lane = self.lane_for(task)
+        lane = self.last_lane  # map() and loops submit one task many times
+        if task is not self.last_task or lane is None:
+            lane = self.lane_for(task)
+            self.last_task, self.last_lane = task, lane
         for dep in deps:
             self.check_own(dep, "depends_on")
         handle = TaskHandle(task, handle_id, args, kwargs or NO_KWARGS, lane, deps)

@@ -28,6 +28,7 @@ one runner.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -64,7 +65,7 @@ class Attempt:
     timeout) lets go of its arguments while an abandoned body may still run.
     """
 
-    __slots__ = ("handle", "number", "state")
+    __slots__ = ("_context", "handle", "number", "state")
 
     def __init__(self, handle: TaskHandle, number: int) -> None:
         self.handle = handle
@@ -73,6 +74,7 @@ class Attempt:
         """1 for the first attempt, 2 for the first retry, ..."""
         self.state: Any = None
         """Free for the backend: its future, task or worker for this attempt."""
+        self._context: TaskContext | None = None  # made when current_task() first asks
 
     # -- what to run -------------------------------------------------------------------
     @property
@@ -141,15 +143,20 @@ class Attempt:
         handle = self.handle
         return handle._task.fn(*handle._args, **handle._kwargs)
 
-    def bind(self) -> TaskContext:
+    def bind(self) -> None:
         """Bind `current_task()` (and the runner) for good in the current context.
 
         For a body that runs in a context of its own, such as an asyncio task: cheaper
         than `context`, and nothing to undo. Elsewhere use ``with attempt.context():``.
         """
-        context = TaskContext._of(self)
-        _current_task.set(context)
+        _current_task.set(self)  # current_task() turns it into a TaskContext when asked
         _current_runner.set(self.handle._lane.engine.runner)
+
+    def task_context(self) -> TaskContext:
+        """The `TaskContext` its body sees as `current_task()` (one per attempt)."""
+        context = self._context
+        if context is None:
+            context = self._context = TaskContext._of(self)
         return context
 
     def context(self) -> _Bound:
@@ -191,7 +198,7 @@ class _Bound:
         self._attempt = attempt
 
     def __enter__(self) -> TaskContext:
-        context = TaskContext._of(self._attempt)
+        context = self._attempt.task_context()
         self._task_token = _current_task.set(context)
         self._runner_token = _current_runner.set(self._attempt.handle._lane.engine.runner)
         return context
@@ -222,7 +229,7 @@ class task_context:
         self._context = context
 
     def __enter__(self) -> TaskContext:
-        self._token: Token[TaskContext | None] = _current_task.set(self._context)
+        self._token: Token[TaskContext | Attempt | None] = _current_task.set(self._context)
         return self._context
 
     def __exit__(self, *exc_info: object) -> None:
@@ -356,10 +363,12 @@ class AsyncioBackend(Backend):
         import asyncio
         import sys
 
-        if sys.version_info >= (3, 12):
-            self._create = lambda coro: asyncio.Task(coro, loop=loop, eager_start=True)
-        else:
+        if loop.get_task_factory() is not None:  # the loop's owner decides how tasks are made
             self._create = loop.create_task
+        elif sys.version_info >= (3, 12):
+            self._create = lambda coro: asyncio.Task(coro, loop=loop, eager_start=True)
+        else:  # what loop.create_task does without a factory, minus its Python-level steps
+            self._create = functools.partial(asyncio.Task, loop=loop)
 
     def start(self, attempt: Attempt) -> None:
         create = self._create
