@@ -152,17 +152,25 @@ def process_runs(runs: int) -> dict[str, list[tuple[float, float]]]:
     CPU is the child's user+sys time: less disturbed than wall time by other load.
     """
     import resource
+    import tempfile
+
+    # As installed, a package has its bytecode: pip compiles it, and Python writes it on
+    # first import. PYTHONDONTWRITEBYTECODE (set on some machines, CI's among them) would
+    # make every run compile the sources again, so the children may write theirs, into a
+    # cache of their own rather than the source tree.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="pyworkflowy-import-")
 
     def once(code: str) -> tuple[float, float]:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True)
+        subprocess.run([sys.executable, "-c", code], check=True, env=env)
         wall = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
     times: dict[str, list[tuple[float, float]]] = {code: [] for code in IMPORT_CODES}
-    once(IMPORT_CODES[1])  # warm-up: bytecode caches, page cache
+    once(IMPORT_CODES[1])  # warm-up: writes the bytecode cache, fills the page cache
     for i in range(runs):
         for code in IMPORT_CODES if i % 2 == 0 else IMPORT_CODES[::-1]:
             times[code].append(once(code))

@@ -11,7 +11,7 @@ __path__ = extend_path(__path__, __name__)
 
 from typing import Any
 
-from . import backends, events
+from . import backends
 from ._checkpoint import Checkpointer, RecordBatch, RecordColumns
 from ._context import current_task, get_current_runner
 from ._errors import (
@@ -83,6 +83,10 @@ install_hint_finder()
 
 
 def __getattr__(name: str) -> Any:
+    if name == "events":  # imported on first use: most programs never subscribe
+        import importlib
+
+        return importlib.import_module("pyworkflowy.events")
     if name in _OPTIONAL:
         import importlib
 

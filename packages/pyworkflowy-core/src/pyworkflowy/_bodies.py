@@ -8,10 +8,9 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from .events import TaskProgress
-
 if TYPE_CHECKING:
     import asyncio
+    from types import ModuleType
 
     from ._types import Progress
     from .backends import Attempt
@@ -29,6 +28,7 @@ class BodyRequests:
         loop: asyncio.AbstractEventLoop | None
         loop_thread: int | None
         subscribers: tuple[Any, ...] | None
+        events: ModuleType | None
 
         def pump(self) -> None:
             raise NotImplementedError
@@ -69,7 +69,8 @@ class BodyRequests:
         if self.subscribers is None or x.progress_due:
             return
         if self.on_loop_thread():
-            self.emit(_new_tuple(TaskProgress, (h, time.time(), attempt.number, progress)))
+            event = (h, time.time(), attempt.number, progress)
+            self.emit(_new_tuple(self.events.TaskProgress, event))  # type: ignore[union-attr]
         elif self.loop is not None:
             x.progress_due = True
             if not self._call_soon(self._progress_event, attempt):
@@ -80,7 +81,7 @@ class BodyRequests:
         x.progress_due = False
         if attempt.current and x.progress is not None and self.subscribers is not None:
             event = (attempt.handle, time.time(), attempt.number, x.progress)
-            self.emit(_new_tuple(TaskProgress, event))
+            self.emit(_new_tuple(self.events.TaskProgress, event))  # type: ignore[union-attr]
 
     def _call_soon(self, fn: Any, *args: Any) -> bool:
         """``fn(*args)`` on the loop thread soon; False if no run is there to do it."""

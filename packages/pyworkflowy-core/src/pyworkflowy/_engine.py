@@ -33,10 +33,10 @@ from ._errors import (
 from ._graph import blocked_outcome
 from ._types import TERMINAL, TaskStatus
 from .backends import Attempt
-from .events import TaskFinished, TaskRetrying, TaskStarted, TaskSubmitted
 
 if TYPE_CHECKING:
     import asyncio
+    from types import ModuleType
 
     from ._handle import TaskHandle
     from ._journal import Journal
@@ -84,6 +84,7 @@ class Engine(BodyRequests, Cancellation):
         self.aborting = self.serving = self.pumping = self.pump_due = self.wake_due = False
         self.backlog = False  # a handle was queued while pumping: pump again after
         self.subscribers: tuple[Any, ...] | None = None
+        self.events: ModuleType | None = None  # pyworkflowy.events, imported by subscribe()
         self.inbox: deque[tuple[Attempt, bool, Any]] = deque()
 
     # -- the transition function -----------------------------------------------------------
@@ -100,13 +101,15 @@ class Engine(BodyRequests, Cancellation):
         subscribers = self.subscribers
         if subscribers is None:
             return
+        events = self.events
+        assert events is not None
         if status is RUNNING:
-            event = _new_tuple(TaskStarted, (h, _now(), attempt))
+            event = _new_tuple(events.TaskStarted, (h, _now(), attempt))
         elif status in TERMINAL:
             finished = h._finished_at or _now()  # a resumed handle keeps its stored time
-            event = _new_tuple(TaskFinished, (h, finished, h._attempts, status, error))
+            event = _new_tuple(events.TaskFinished, (h, finished, h._attempts, status, error))
         elif status is RETRYING:
-            event = _new_tuple(TaskRetrying, (h, _now(), attempt, error, delay))
+            event = _new_tuple(events.TaskRetrying, (h, _now(), attempt, error, delay))
         else:
             return
         for callback in subscribers:  # emit(), inlined: this is per task
@@ -117,7 +120,8 @@ class Engine(BodyRequests, Cancellation):
 
     def submitted(self, h: TaskHandle) -> None:
         """``h`` joined the graph (it is born pending: not a status change)."""
-        self.emit(_new_tuple(TaskSubmitted, (h, _now())))
+        assert self.events is not None
+        self.emit(_new_tuple(self.events.TaskSubmitted, (h, _now())))
 
     def emit(self, event: Any) -> None:
         """Give ``event`` to every subscriber; one that raises is logged and dropped."""
@@ -136,6 +140,10 @@ class Engine(BodyRequests, Cancellation):
         )
 
     def subscribe(self, callback: Any) -> None:
+        if self.events is None:
+            from . import events  # imported with the first subscriber: most runs have none
+
+            self.events = events
         self.subscribers = (*(self.subscribers or ()), callback)
 
     def unsubscribe(self, callback: Any) -> None:

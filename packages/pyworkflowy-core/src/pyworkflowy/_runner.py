@@ -15,13 +15,13 @@ from ._task import Task
 from ._types import ON_TASK_ERROR, TERMINAL, TaskResult
 from ._validate import check_choice, check_int, check_seconds
 from .backends import Backend
-from .events import CheckpointSaved, Subscriber
 
 if TYPE_CHECKING:
     from contextvars import Token
 
     from ._handle import TaskHandle
     from ._journal import Journal
+    from .events import Subscriber
 
 __all__ = ["TaskRunner"]
 
@@ -300,6 +300,8 @@ class TaskRunner:
         def saved(records: int) -> None:
             if engine.subscribers is not None:
                 import time
+
+                from .events import CheckpointSaved
 
                 engine.emit(CheckpointSaved(time.time(), records))
 

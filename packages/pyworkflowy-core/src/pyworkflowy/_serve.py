@@ -14,8 +14,6 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .events import RunFinished
-
 if TYPE_CHECKING:
     import asyncio
     from collections.abc import Coroutine
@@ -111,6 +109,8 @@ class Driver:
                 if error is None:
                     journal.run_completed = True
             if engine.subscribers is not None:
+                from .events import RunFinished
+
                 counts = Counter(h._status for h in engine.handles.values())
                 engine.emit(RunFinished(time.time(), dict(counts), error or engine.first_error))
 
