@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Coroutine
-from concurrent.futures import Future
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from pyworkflowy import (
     current_task,
     task,
 )
+from pyworkflowy._threads import ThreadPool
 
 EVENT_WAIT = 10.0  # seconds: only reached if the library hangs
 
@@ -512,18 +512,14 @@ def test_cancel_of_a_thread_task_still_waiting_for_a_pool_thread_ends_it_cancell
     def queued() -> None:
         ran.append("queued")
 
-    class QueuedPool:
+    class QueuedPool(ThreadPool):  # its calls wait: no thread takes them
         def __init__(self) -> None:
-            self.futures: list[Future[Any]] = []
+            super().__init__(1)
             self.submitted = asyncio.Event()  # set on the loop thread, where start() runs
 
-        def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-            self.futures.append(Future())  # pending: no thread has taken it
+        def submit(self, attempt: Any, fn: Callable[..., Any], args: Any, kwargs: Any) -> None:
+            self._queued[attempt] = True
             self.submitted.set()
-            return self.futures[-1]
-
-        def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
-            pass
 
     pool = QueuedPool()
     with TaskRunner(max_workers=1) as runner:
@@ -540,4 +536,4 @@ def test_cancel_of_a_thread_task_still_waiting_for_a_pool_thread_ends_it_cancell
     assert waiting.status is TaskStatus.CANCELLED
     assert isinstance(waiting.exception(), TaskCancelledError)
     assert ran == []
-    assert pool.futures[0].cancelled()
+    assert pool._queued == {}  # taken back from the queue

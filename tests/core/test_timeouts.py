@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any
 
 import pytest
 from pyworkflowy import TaskRunner, TaskStatus, TaskTimeoutError, current_task, task
+from pyworkflowy._threads import ThreadPool
 
 DEADLINE = 0.05  # seconds: the task timeout under test
 EVENT_WAIT = 10.0  # seconds: only reached if the library hangs
@@ -216,20 +216,19 @@ def test_value_returned_by_an_abandoned_sync_task_is_ignored() -> None:
     assert isinstance(handle.exception(), TaskTimeoutError)
 
 
-class HeldPool:
-    """A stand-in thread pool: each job counts as taken by a thread, and runs when told."""
+class HeldPool(ThreadPool):
+    """A stand-in pool without threads: each call counts as taken, and runs when told."""
 
     def __init__(self) -> None:
-        self.jobs: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+        super().__init__(1)
+        self.jobs: list[Any] = []
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-        self.jobs.append((fn, args))
-        future: Future[Any] = Future()
-        future.set_running_or_notify_cancel()  # a thread has it: cancel() cannot take
-        return future
+    def submit(self, attempt: Any, fn: Callable[..., Any], args: Any, kwargs: Any) -> None:
+        self._queued[attempt] = True
+        self.jobs.append((attempt, fn, args, kwargs))
 
-    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
-        pass
+    def cancel(self, attempt: Any) -> bool:
+        return False  # a thread has it: it cannot be taken back
 
 
 def test_a_thread_body_that_starts_after_its_attempt_ended_gets_its_arguments() -> None:
@@ -254,8 +253,10 @@ def test_a_thread_body_that_starts_after_its_attempt_ended_gets_its_arguments() 
         with pytest.raises(RuntimeError, match="boom"):
             runner.run()
         assert handle.status is TaskStatus.CANCELLED
-        ((job, args),) = pool.jobs
-        job(*args)  # the thread gets to the body only now
+        (job,) = pool.jobs
+        thread = threading.Thread(target=pool.run, args=(job,))
+        thread.start()  # the thread gets to the body only now
+        thread.join(EVENT_WAIT)
     assert calls == ["/only/this/one"]
 
 
@@ -289,18 +290,16 @@ def test_a_thread_attempt_after_an_abandoned_body_runs_at_once_on_a_fresh_thread
         asyncio.run(main(runner))
 
 
-class QueuedPool:
-    """A stand-in thread pool whose jobs wait for a thread until the test runs them."""
+class QueuedPool(ThreadPool):
+    """A stand-in pool whose calls wait for a thread until the test runs them."""
 
     def __init__(self) -> None:
-        self.jobs: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+        super().__init__(1)
+        self.jobs: list[Any] = []
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-        self.jobs.append((fn, args))
-        return Future()  # pending: no thread has taken it
-
-    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
-        pass
+    def submit(self, attempt: Any, fn: Callable[..., Any], args: Any, kwargs: Any) -> None:
+        self._queued[attempt] = True
+        self.jobs.append((attempt, fn, args, kwargs))
 
 
 @pytest.mark.timeout(30)
@@ -322,8 +321,8 @@ def test_a_timed_thread_attempt_counts_its_time_from_when_its_body_begins() -> N
         run = asyncio.ensure_future(runner.arun())
         await asyncio.sleep(4 * DEADLINE)  # its timeout would have passed by now
         assert handle.status is TaskStatus.RUNNING
-        ((job, args),) = pool.jobs
-        thread = threading.Thread(target=job, args=args)
+        (job,) = pool.jobs
+        thread = threading.Thread(target=pool.run, args=(job,))
         thread.start()  # a thread takes the body only now
         with pytest.raises(TaskTimeoutError):
             await asyncio.wait_for(handle, EVENT_WAIT)

@@ -256,6 +256,7 @@ class Engine(BodyRequests, Cancellation):
         h = attempt.handle
         if h._attempt is not attempt:
             return  # already settled: a timeout, a cancel before it ran, an abort
+        attempt._context = None  # its TaskContext refers back to it: no cycle left behind
         if h._x is None:  # the common case of `detach`: no timer, no wait
             h._attempt = None
             h._lane.running -= 1
@@ -305,6 +306,8 @@ class Engine(BodyRequests, Cancellation):
     def detach(self, h: TaskHandle) -> Attempt | None:
         """Take the running attempt off ``h``: its slot and timer are freed."""
         attempt, h._attempt = h._attempt, None
+        if attempt is not None:
+            attempt._context = None
         x = h._x
         if x is None:
             h._lane.running -= 1

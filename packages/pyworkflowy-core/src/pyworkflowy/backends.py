@@ -41,12 +41,13 @@ from ._types import TaskContext, make_progress
 
 if TYPE_CHECKING:
     import asyncio
-    from concurrent.futures import Executor, Future, ThreadPoolExecutor
+    from concurrent.futures import Executor, Future
     from contextvars import Token
     from types import TracebackType
 
     from ._handle import TaskHandle
     from ._task import Task
+    from ._threads import ThreadPool
 
 __all__ = [
     "AsyncioBackend",
@@ -267,11 +268,12 @@ class Backend(ABC):
 
 
 class ThreadBackend(Backend):
-    """Sync bodies on a `ThreadPoolExecutor` of ``max_workers`` threads, made on first use.
+    """Sync bodies on a pool of ``max_workers`` threads of its own, started as needed.
 
-    A body abandoned at its timeout keeps its thread until it returns, though its slot
-    is free again: when every thread is held that way, the next attempt gets a fresh pool
-    and the old one is left to its abandoned bodies, so no attempt waits behind one.
+    A body abandoned at its timeout, or one waiting on another handle, keeps its thread
+    but gives its slot back; the pool then starts another thread, so no attempt waits
+    behind such a body. Bodies see `current_task()`; a timeout counts from when a thread
+    takes the body.
     """
 
     reports_begin = True
@@ -279,68 +281,32 @@ class ThreadBackend(Backend):
     def __init__(self, max_workers: int | None = None) -> None:
         self.max_workers = max_workers
         self._size = max_workers or 8
-        self._pool: ThreadPoolExecutor | None = None
-        self._busy = 0  # calls given to the current pool and not returned
-        self._lock = threading.Lock()
+        self._pool: ThreadPool | None = None
 
     def open(self, loop: asyncio.AbstractEventLoop, max_workers: int | None) -> None:
         self._size = max_workers or self.max_workers or 8
 
     def start(self, attempt: Attempt) -> None:
-        with self._lock:
-            pool = self._pool
-            if pool is None or self._busy >= self._size:
-                from concurrent.futures import ThreadPoolExecutor
+        pool = self._pool
+        if pool is None:
+            from ._threads import ThreadPool
 
-                if pool is not None:  # every thread is held by an abandoned body
-                    pool.shutdown(wait=False)
-                pool = self._pool = ThreadPoolExecutor(self._size, "pyworkflowy")
-                self._busy = 0
-            self._busy += 1
-        attempt.state = pool.submit(
-            self._call, attempt, pool, attempt.fn, attempt.args, attempt.kwargs
-        )
-
-    def _call(
-        self,
-        attempt: Attempt,
-        pool: ThreadPoolExecutor,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> None:
-        attempt.began()
-        try:
-            with attempt.context():
-                value = fn(*args, **kwargs)
-        except BaseException as exc:  # reported to the handle, never lost
-            self._returned(pool)
-            attempt.fail(exc)
-        else:
-            self._returned(pool)
-            attempt.succeed(value)
-
-    def _returned(self, pool: ThreadPoolExecutor) -> None:
-        with self._lock:
-            if pool is self._pool:
-                self._busy -= 1
+            pool = self._pool = ThreadPool(self._size)
+        pool.submit(attempt, attempt.fn, attempt.args, attempt.kwargs)
+        attempt.state = pool
 
     def stop(self, attempt: Attempt) -> None:
-        # cancel() only takes while the call waits for a thread; a running body is told
+        # Only a call no thread has taken yet can be taken back; a running body is told
         # by its cancel event instead.
-        future = attempt.state
-        if future is not None and future.cancel():
-            with self._lock:
-                self._busy -= 1
-            attempt.fail(
-                TaskCancelledError(f"task {attempt.handle.id!r} was cancelled before it ran")
-            )
+        pool = attempt.state
+        if pool is not None and pool.cancel(attempt):
+            error = TaskCancelledError(f"task {attempt.handle.id!r} was cancelled before it ran")
+            attempt.fail(error)
 
     def shutdown(self, wait: bool = True) -> None:
-        with self._lock:
-            pool, self._pool = self._pool, None
+        pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=wait, cancel_futures=True)
+            pool.shutdown(wait)
 
 
 class AsyncioBackend(Backend):
