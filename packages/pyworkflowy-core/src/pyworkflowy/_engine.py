@@ -85,6 +85,8 @@ class Engine(BodyRequests, Cancellation):
         self.backlog = False  # a handle was queued while pumping: pump again after
         self.subscribers: tuple[Any, ...] | None = None
         self.events: ModuleType | None = None  # pyworkflowy.events, imported by subscribe()
+        self.started_event: Any = None  # its two most frequent event classes, at hand
+        self.finished_event: Any = None
         self.inbox: deque[tuple[Attempt, bool, Any]] = deque()
 
     # -- the transition function -----------------------------------------------------------
@@ -101,15 +103,14 @@ class Engine(BodyRequests, Cancellation):
         subscribers = self.subscribers
         if subscribers is None:
             return
-        events = self.events
-        assert events is not None
         if status is RUNNING:
-            event = _new_tuple(events.TaskStarted, (h, _now(), attempt))
+            event = _new_tuple(self.started_event, (h, _now(), attempt))
         elif status in TERMINAL:
             finished = h._finished_at or _now()  # a resumed handle keeps its stored time
-            event = _new_tuple(events.TaskFinished, (h, finished, h._attempts, status, error))
+            event = _new_tuple(self.finished_event, (h, finished, h._attempts, status, error))
         elif status is RETRYING:
-            event = _new_tuple(events.TaskRetrying, (h, _now(), attempt, error, delay))
+            assert self.events is not None
+            event = _new_tuple(self.events.TaskRetrying, (h, _now(), attempt, error, delay))
         else:
             return
         for callback in subscribers:  # emit(), inlined: this is per task
@@ -144,6 +145,7 @@ class Engine(BodyRequests, Cancellation):
             from . import events  # imported with the first subscriber: most runs have none
 
             self.events = events
+            self.started_event, self.finished_event = events.TaskStarted, events.TaskFinished
         self.subscribers = (*(self.subscribers or ()), callback)
 
     def unsubscribe(self, callback: Any) -> None:
@@ -200,7 +202,7 @@ class Engine(BodyRequests, Cancellation):
         try:
             while again:
                 again = False
-                for lane in self.lanes.values():
+                for lane in tuple(self.lanes.values()):  # an eager body may add a lane
                     ready, start = lane.ready, self.start
                     while ready and lane.running < lane.limit:
                         h = ready.popleft()

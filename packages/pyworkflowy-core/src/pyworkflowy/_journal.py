@@ -92,8 +92,8 @@ class Journal:
     """Collects finished handles and hands them to the checkpointer in batches.
 
     The runner appends each handle that ends to `finished` and calls `on_finish` when
-    no write is pending (`timer`). With ``interval == 0`` every batch is written before any
-    further task starts (the runner asks `holding`).
+    no write is pending (`timer`). A write that is due (always, with ``interval == 0``) is
+    made before any further task starts (the runner asks `holding`).
     """
 
     def __init__(
@@ -180,7 +180,9 @@ class Journal:
         wait = self._last_save + self.interval - time.monotonic()
         if wait <= 0:  # batch whatever else finishes in this loop iteration
             self.timer = loop.call_soon(self._flush_in_run)
-            self.holding = self.interval == 0
+            # A write that is due goes before further starts: with eager tasks (3.12+)
+            # a started body could otherwise finish, and start others, before it.
+            self.holding = True
         else:
             self.timer = loop.call_later(wait, self._flush_in_run)
 
