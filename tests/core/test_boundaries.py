@@ -83,3 +83,24 @@ def test_the_check_sees_core_private_attributes() -> None:
 def test_the_check_sees_every_other_distribution() -> None:
     names = {src.parent.name for src in OTHERS}
     assert {"pyworkflowy-process", "pyworkflowy-persist", "pyworkflowy-cron"} <= names
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        "pyproject.toml",
+        "packages/pyworkflowy-process/pyproject.toml",
+        "packages/pyworkflowy-cron/pyproject.toml",
+    ],
+)
+def test_ruff_bans_every_private_core_module(config: str) -> None:
+    import tomllib
+
+    settings = tomllib.loads((ROOT / config).read_text())
+    banned = settings["tool"]["ruff"]["lint"]["flake8-tidy-imports"]["banned-api"]
+    private = {
+        f"pyworkflowy.{path.stem}"
+        for path in (CORE / "pyworkflowy").glob("_*.py")
+        if not path.name.startswith("__")
+    }
+    assert private - set(banned) == set()

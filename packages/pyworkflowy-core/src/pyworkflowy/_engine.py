@@ -31,12 +31,12 @@ from ._errors import (
     TaskTimeoutError,
 )
 from ._graph import blocked_outcome
+from ._observers import Observers
 from ._types import TERMINAL, TaskStatus
 from .backends import Attempt
 
 if TYPE_CHECKING:
     import asyncio
-    from types import ModuleType
 
     from ._handle import TaskHandle
     from ._journal import Journal
@@ -66,7 +66,7 @@ _PUMP_BATCH = 64  # starts per pump pass; a small batch keeps live objects under
 _new_tuple: Any = tuple.__new__  # makes a NamedTuple event without its __new__
 
 
-class Engine(BodyRequests, Cancellation):
+class Engine(Observers, BodyRequests, Cancellation):
     """Runs a runner's handles: see the module docstring for its state."""
 
     def __init__(self, runner: TaskRunner, on_task_error: str, journal: Journal | None) -> None:
@@ -83,10 +83,6 @@ class Engine(BodyRequests, Cancellation):
         self.failed_id = ""  # the task whose failure set first_error
         self.aborting = self.serving = self.pumping = self.pump_due = self.wake_due = False
         self.backlog = False  # a handle was queued while pumping: pump again after
-        self.subscribers: tuple[Any, ...] | None = None
-        self.events: ModuleType | None = None  # pyworkflowy.events, imported by subscribe()
-        self.started_event: Any = None  # its two most frequent event classes, at hand
-        self.finished_event: Any = None
         self.inbox: deque[tuple[Attempt, bool, Any]] = deque()
 
     # -- the transition function -----------------------------------------------------------
@@ -119,40 +115,6 @@ class Engine(BodyRequests, Cancellation):
             except Exception as exc:
                 self.drop(callback, exc)
 
-    def submitted(self, h: TaskHandle) -> None:
-        """``h`` joined the graph (it is born pending: not a status change)."""
-        assert self.events is not None
-        self.emit(_new_tuple(self.events.TaskSubmitted, (h, _now())))
-
-    def emit(self, event: Any) -> None:
-        """Give ``event`` to every subscriber; one that raises is logged and dropped."""
-        for callback in self.subscribers or ():
-            try:
-                callback(event)
-            except Exception as exc:
-                self.drop(callback, exc)
-
-    def drop(self, callback: Any, exc: Exception) -> None:
-        self.unsubscribe(callback)
-        import logging
-
-        logging.getLogger("pyworkflowy").error(
-            "event subscriber %r raised and was unsubscribed: %s", callback, exc, exc_info=exc
-        )
-
-    def subscribe(self, callback: Any) -> None:
-        if self.events is None:
-            from . import events  # imported with the first subscriber: most runs have none
-
-            self.events = events
-            self.started_event, self.finished_event = events.TaskStarted, events.TaskFinished
-        self.subscribers = (*(self.subscribers or ()), callback)
-
-    def unsubscribe(self, callback: Any) -> None:
-        rest = tuple(c for c in self.subscribers or () if c is not callback)
-        self.subscribers = rest or None
-
-    # -- ready handles and slots -----------------------------------------------------------
     def deps_done(self, h: TaskHandle) -> None:
         """All dependencies have finished: queue the handle, or end it per its policy."""
         outcome = blocked_outcome(h)
