@@ -604,15 +604,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = Report(quick, started, matrix)
     report.targets = matrix_targets(matrix, quick)
     if not args.matrix_only:
-        log("run_core.py: fan, chain, thread, import")
+        log("run_core.py: fan, chain, events, thread, import")
         suite = run_core.Suite(quick, 3 if quick else 5)
         suite.fan()
         suite.chain()
+        suite.events()
         suite.thread()
         suite.import_time()
         report.core = suite
-        fan_row, chain_row, thread_row, import_row = suite.rows
-        report.targets[:0] = [row_target(fan_row), row_target(chain_row)]
+        fan_row, chain_row, events_row, thread_row, import_row = suite.rows
+        report.targets[:0] = [row_target(fan_row), row_target(chain_row), row_target(events_row)]
         report.targets.append(row_target(thread_row))
         log("bench_process.py")
         process = bench_process.measure(quick, os.cpu_count() or 2)
