@@ -40,6 +40,8 @@ from pyworkflowy import (
 from pyworkflowy.backends import Attempt, Backend, ExecutorBackend, task_context
 from pyworkflowy.events import TaskFinished, TaskProgress, TaskStarted
 
+from tests.core._probes import ConcurrencyProbe
+
 EVENT_WAIT = 10.0  # seconds: only reached if the library hangs
 DEADLINE = 0.05  # seconds: the task timeout under test
 
@@ -52,17 +54,22 @@ class Boom(Exception):
     """The failure the tests' tasks raise."""
 
 
+def run_and_report(attempt: Attempt) -> None:
+    """Run the attempt's body on this thread, in its context, and report how it ended."""
+    try:
+        with attempt.context():
+            value = attempt.call()
+    except Exception as exc:
+        attempt.fail(exc)
+    else:
+        attempt.succeed(value)
+
+
 class InlineBackend(Backend):
     """The smallest backend there is: runs each body inside ``start``, on the loop thread."""
 
     def start(self, attempt: Attempt) -> None:
-        try:
-            with attempt.context():
-                value = attempt.call()
-        except Exception as exc:
-            attempt.fail(exc)
-        else:
-            attempt.succeed(value)
+        run_and_report(attempt)
 
 
 @task(backend="inline")
@@ -83,28 +90,6 @@ async def async_on_inline() -> None:
 
 def square(x: int) -> int:
     return x * x
-
-
-class ConcurrencyProbe:
-    """Counts bodies running at once (thread-safe) and remembers the highest count."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.active = 0
-        self.peak = 0
-        self.started = 0
-
-    def enter(self) -> int:
-        """Record a body starting; returns how many bodies have started so far."""
-        with self._lock:
-            self.active += 1
-            self.started += 1
-            self.peak = max(self.peak, self.active)
-            return self.started
-
-    def leave(self) -> None:
-        with self._lock:
-            self.active -= 1
 
 
 @pytest.fixture
@@ -450,13 +435,7 @@ class ThreadedBackend(Backend):
 
     def _run(self, attempt: Attempt) -> None:
         self.reporters.append(threading.get_ident())
-        try:
-            with attempt.context():
-                value = attempt.call()
-        except Exception as exc:
-            attempt.fail(exc)
-        else:
-            attempt.succeed(value)
+        run_and_report(attempt)
 
     def join(self) -> None:
         for thread in self.threads:
@@ -840,6 +819,85 @@ def test_an_unknown_backend_name_fails_at_submit_not_at_decoration() -> None:
         job.submit()
 
     assert runner.handles() == []
+
+
+class LoopCoroutines(Backend):
+    """A user's coroutine backend: each body as an asyncio task on the loop ``open`` gave it.
+
+    Notes the id of every handle it starts, so a test sees which attempts reached it.
+    """
+
+    runs_coroutines = True
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.started: list[str] = []
+
+    def open(self, loop: asyncio.AbstractEventLoop, max_workers: int | None) -> None:
+        self.loop = loop
+
+    def start(self, attempt: Attempt) -> None:
+        assert self.loop is not None, "open() comes before start()"
+        self.started.append(attempt.handle.id)
+        attempt.state = self.loop.create_task(self._run(attempt))  # held until it ends
+
+    async def _run(self, attempt: Attempt) -> None:
+        try:
+            value = await attempt.call()
+        except Exception as exc:
+            attempt.fail(exc)
+        else:
+            attempt.succeed(value)
+
+
+@pytest.mark.parametrize("default", ["asyncio", "thread"])
+def test_an_asyncio_backend_of_the_users_replaces_the_coroutine_side_only(default: str) -> None:
+    # docs/backends.md: an "asyncio" instance in backends= replaces the coroutine side only;
+    # the sync bodies of asyncio tasks keep their own thread pool. Coroutines go to
+    # "asyncio" whatever the runner's default is, so they reach the user's backend either way.
+    users = LoopCoroutines()
+
+    @task(name="coro")
+    async def coro() -> int:
+        return threading.get_ident()
+
+    @task(name="plain")  # no backend: the runner's default
+    def plain() -> str:
+        return threading.current_thread().name
+
+    @task(name="threaded", backend="thread")
+    def threaded() -> str:
+        return threading.current_thread().name
+
+    with TaskRunner(backend=default, backends={"asyncio": users}) as runner:
+        on_users = coro.submit(key="coro")
+        sync = plain.submit(key="plain")
+        on_thread = threaded.submit(key="threaded")
+        runner.run()
+
+    assert users.started == ["coro"]  # neither sync body reached the user's backend
+    assert (on_users.backend, sync.backend, on_thread.backend) == ("asyncio", default, "thread")
+    assert on_users.result() == threading.get_ident()  # on the loop, which run() drove here
+    # The sync bodies ran on the built-in pools' threads, not on the loop.
+    assert sync.result().startswith("pyworkflowy_")
+    assert on_thread.result().startswith("pyworkflowy_")
+
+
+def test_an_asyncio_backend_of_the_users_that_cannot_run_coroutines_refuses_async_tasks() -> None:
+    # It takes the place of the coroutine side, so an async task that names no backend meets
+    # it, and is refused at submit; sync bodies of asyncio tasks still run on their pool.
+    @task(name="coro")
+    async def coro() -> None:
+        return None
+
+    with TaskRunner(backends={"asyncio": InlineBackend()}) as runner:
+        with pytest.raises(ValueError, match=r"async.*'asyncio'.*coroutines"):
+            coro.submit()
+        sync = runner.submit(threading.current_thread)
+        runner.run()
+
+    assert [h.id for h in runner.handles()] == [sync.id]
+    assert sync.result().name.startswith("pyworkflowy_")
 
 
 @pytest.mark.timeout(30)

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from pyworkflowy import (
@@ -40,6 +40,8 @@ from pyworkflowy.events import (
     TaskSubmitted,
 )
 
+from tests._recorder import Recorder
+
 EVENT_WAIT = 10.0  # seconds: only reached if the library hangs
 DEADLINE = 0.05  # seconds: the task timeout under test
 
@@ -48,8 +50,6 @@ FAILED = TaskStatus.FAILED
 CANCELLED = TaskStatus.CANCELLED
 SKIPPED = TaskStatus.SKIPPED
 
-E = TypeVar("E")
-
 # Every place a body can run in core: an async body on the loop, a sync body on the
 # thread backend, and a sync body of an "asyncio" task (its own thread pool).
 KINDS = ["asyncio", "thread", "sync-on-asyncio"]
@@ -57,24 +57,6 @@ KINDS = ["asyncio", "thread", "sync-on-asyncio"]
 
 class Boom(Exception):
     """The failure the tests' tasks raise."""
-
-
-class Recorder:
-    """A subscriber that keeps every event, and the thread each one was delivered on."""
-
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-        self.threads: list[int] = []
-
-    def __call__(self, event: object) -> None:
-        self.events.append(event)
-        self.threads.append(threading.get_ident())
-
-    def of(self, kind: type[E]) -> list[E]:
-        return [event for event in self.events if isinstance(event, kind)]
-
-    def kinds(self) -> list[type]:
-        return [type(event) for event in self.events]
 
 
 def make_task(kind: str, body: Callable[[], Any], name: str = "job") -> Task:

@@ -22,6 +22,8 @@ from pyworkflowy import (
     task,
 )
 
+from tests.core._probes import ConcurrencyProbe
+
 EVENT_WAIT = 10.0  # seconds: only reached if the library hangs
 
 COMPLETED = TaskStatus.COMPLETED
@@ -46,28 +48,6 @@ class MemoryCheckpointer(Checkpointer):
 
     def load(self) -> dict[str, dict[str, Any]]:
         return dict(self.records)
-
-
-class ConcurrencyProbe:
-    """Counts bodies running at once (thread-safe) and remembers the highest count."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.active = 0
-        self.peak = 0
-        self.started = 0
-
-    def enter(self) -> int:
-        """Record a body starting; returns how many bodies have started so far."""
-        with self._lock:
-            self.active += 1
-            self.started += 1
-            self.peak = max(self.peak, self.active)
-            return self.started
-
-    def leave(self) -> None:
-        with self._lock:
-            self.active -= 1
 
 
 # -- construction --------------------------------------------------------------------------

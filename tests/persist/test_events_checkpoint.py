@@ -16,6 +16,8 @@ import pytest
 from pyworkflowy import Checkpointer, TaskRunner, TaskStatus, task
 from pyworkflowy.events import CheckpointSaved, RunFinished, TaskFinished, TaskSubmitted
 
+from tests._recorder import Recorder
+
 Records = dict[str, dict[str, Any]]
 
 
@@ -41,11 +43,11 @@ async def step(i: int) -> int:
     return i * i
 
 
-def run_steps(store: InMemory, interval: float, count: int = 3) -> list[Any]:
-    """Run ``count`` steps one after another with ``store``; returns every event."""
-    seen: list[Any] = []
+def run_steps(store: InMemory, interval: float, count: int = 3) -> Recorder:
+    """Run ``count`` steps one after another with ``store``; returns what a subscriber saw."""
+    seen = Recorder()
     with TaskRunner(checkpointer=store, checkpoint_interval=interval, max_concurrency=1) as runner:
-        runner.subscribe(seen.append)
+        runner.subscribe(seen)
         for i in range(count):
             step.submit(i, key=f"step-{i}")
         runner.run()
@@ -59,11 +61,11 @@ def test_checkpoint_saved_counts_every_finished_handle_once_before_run_finished(
     store = InMemory()
     seen = run_steps(store, interval)
 
-    saved = [event for event in seen if isinstance(event, CheckpointSaved)]
+    saved = seen.of(CheckpointSaved)
     assert saved, "no CheckpointSaved event"
     assert all(event.records >= 1 for event in saved)
     assert sum(event.records for event in saved) == 3
-    assert isinstance(seen[-1], RunFinished)
+    assert isinstance(seen.events[-1], RunFinished)
     assert set(store.records) == {"step-0", "step-1", "step-2"}
 
 
@@ -71,7 +73,7 @@ def test_checkpoint_saved_reports_the_records_each_write_stored() -> None:
     store = InMemory()
     seen = run_steps(store, 0.0)
 
-    saved = [event.records for event in seen if isinstance(event, CheckpointSaved)]
+    saved = [event.records for event in seen.of(CheckpointSaved)]
     assert saved == [n for n in store.saves if n]
 
 
@@ -100,7 +102,7 @@ def test_checkpoint_saved_is_an_immutable_named_tuple() -> None:
     store = InMemory()
     seen = run_steps(store, 0.0, count=1)
 
-    [event] = [event for event in seen if isinstance(event, CheckpointSaved)]
+    [event] = seen.of(CheckpointSaved)
     assert event == CheckpointSaved(event.time, 1)
     with pytest.raises(AttributeError):
         event.records = 2  # type: ignore[misc]
@@ -109,15 +111,15 @@ def test_checkpoint_saved_is_an_immutable_named_tuple() -> None:
 def test_a_handle_primed_from_the_checkpoint_finishes_without_starting() -> None:
     store = InMemory()
     run_steps(store, 0.0, count=1)
-    seen: list[Any] = []
+    seen = Recorder()
 
     with TaskRunner.resume(store) as runner:
-        runner.subscribe(seen.append)
+        runner.subscribe(seen)
         handle = step.submit(0, key="step-0")
         runner.run()
 
-    assert [type(event) for event in seen] == [TaskSubmitted, TaskFinished, RunFinished]
-    finished = seen[1]
+    assert seen.kinds() == [TaskSubmitted, TaskFinished, RunFinished]
+    finished = seen.events[1]
     assert (finished.handle, finished.status, finished.error) == (
         handle,
         TaskStatus.COMPLETED,

@@ -8,10 +8,11 @@ last one always arrives, and the events come in the order the body reported.
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 from pyworkflowy import Progress, TaskRunner, current_task, task
 from pyworkflowy.events import TaskFinished, TaskProgress
+
+from tests._recorder import Recorder
 
 REPORTS = 2000  # rapid reports from one body
 
@@ -33,21 +34,6 @@ def count_to(n: int) -> int:
     return n
 
 
-class Recorder:
-    """A subscriber that keeps every event, and the thread each one was delivered on."""
-
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-        self.threads: list[int] = []
-
-    def __call__(self, event: object) -> None:
-        self.events.append(event)
-        self.threads.append(threading.get_ident())
-
-    def progress(self) -> list[TaskProgress]:
-        return [event for event in self.events if isinstance(event, TaskProgress)]
-
-
 def test_a_report_in_a_worker_process_sets_handle_progress() -> None:
     with TaskRunner(max_workers=1) as runner:
         handle = halfway.submit()
@@ -66,7 +52,7 @@ def test_a_report_in_a_worker_process_emits_task_progress_on_the_loop_thread() -
         handle = halfway.submit()
         runner.run()
 
-    [event] = seen.progress()
+    [event] = seen.of(TaskProgress)
     assert (event.handle, event.attempt, event.progress) == (handle, 1, Progress(1, 2, "halfway"))
     assert seen.threads[seen.events.index(event)] == threading.get_ident()  # run()'s thread
     finished = next(e for e in seen.events if isinstance(e, TaskFinished))
@@ -89,7 +75,7 @@ def test_rapid_reports_are_throttled_but_the_last_event_is_the_last_report() -> 
         count_to.submit(REPORTS)
         runner.run()
 
-    events = seen.progress()
+    events = seen.of(TaskProgress)
     # Throttled: the worker sends at most one report per interval, and the whole body is
     # far shorter than REPORTS intervals (the test would time out long before).
     assert 1 <= len(events) < REPORTS

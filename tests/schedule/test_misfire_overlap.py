@@ -101,10 +101,20 @@ def test_a_cron_run_missed_beyond_grace_is_skipped_to_the_next_matching_time(clo
     assert job.next_run_at == due + 180
 
 
-def test_an_at_time_already_past_is_skipped_by_default(clock) -> None:
+def test_an_at_time_already_past_when_added_fires_on_the_next_tick(clock) -> None:
     _, sched = make(clock)
     job = sched.at(clock() - 3600).do(noop)
-    assert sched.tick() == []
+    assert len(sched.tick()) == 1
+    assert not job.active
+
+
+def test_a_late_added_one_shot_is_late_from_when_it_was_added(clock, caplog) -> None:
+    _, sched = make(clock)
+    job = sched.at(clock() - 3600).do(noop)
+    clock.advance(sched.default_grace + 1)  # the first tick comes beyond the grace window
+    with caplog.at_level(logging.WARNING, logger="pyworkflowy.schedule"):
+        assert sched.tick() == []
+    assert "skipped" in caplog.text
     assert not job.active
 
 

@@ -310,7 +310,7 @@ class Engine(Observers, BodyRequests, Cancellation):
             return
         if retryable and options.retries:  # every attempt was made and failed
             error: BaseException = RetryExhaustedError(
-                f"task {h.id!r} failed {attempt} attempts; last error: {exc!r}"
+                f"task {h.id!r} failed {attempt} attempts; last error: {exc!r}", attempts=attempt
             )
             error.__cause__ = exc
         else:
@@ -346,7 +346,8 @@ class Engine(Observers, BodyRequests, Cancellation):
         x.timer = None
         h._set_cancel_flag()  # lets a body that polls the flag stop too
         error = TaskTimeoutError(
-            f"task {h.id!r} timed out after {timeout:g} s (attempt {attempt.number})"
+            f"task {h.id!r} timed out after {timeout:g} s (attempt {attempt.number})",
+            elapsed=timeout if began is None else _monotonic() - began,
         )
         backend = h._lane.backend
         if not backend.can_stop:

@@ -21,9 +21,16 @@ class TaskError(Exception):
 
 
 class TaskTimeoutError(TaskError):
-    """An attempt ran past its task's ``timeout=``; timeouts are never retried."""
+    """An attempt ran past its task's ``timeout=``; timeouts are never retried.
+
+    ``elapsed`` is how long the attempt's body had run, in seconds (``None`` if unknown).
+    """
 
     _terminal = True
+
+    def __init__(self, message: str = "", *, elapsed: float | None = None) -> None:
+        super().__init__(message)
+        self.elapsed = elapsed
 
 
 class TaskCancelledError(TaskError):
@@ -35,11 +42,29 @@ class CycleError(TaskError, ValueError):
 
 
 class DependencyFailedError(TaskError):
-    """A dependency of a task with ``on_dep_failure="fail"`` did not complete."""
+    """A dependency of a task with ``on_dep_failure="fail"`` did not complete.
+
+    ``failed`` names the tasks of the dependencies that had ended without completing,
+    ``failed_ids`` gives their handle ids (the same order).
+    """
+
+    def __init__(
+        self, message: str = "", *, failed: tuple[str, ...] = (), failed_ids: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(message)
+        self.failed = tuple(failed)
+        self.failed_ids = tuple(failed_ids)
 
 
 class RetryExhaustedError(TaskError):
-    """Every attempt failed; the last attempt's exception is the ``__cause__``."""
+    """Every attempt failed; the last attempt's exception is the ``__cause__``.
+
+    ``attempts`` is how many attempts were made, the first one included.
+    """
+
+    def __init__(self, message: str = "", *, attempts: int = 0) -> None:
+        super().__init__(message)
+        self.attempts = attempts
 
 
 class CheckpointError(TaskError):

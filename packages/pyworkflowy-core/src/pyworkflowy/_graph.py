@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["blocked_outcome", "link", "path_between"]
 
 _COMPLETED, _FAILED, _SKIPPED = TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED
+_UNSUCCESSFUL = TERMINAL - {_COMPLETED}
 
 
 def link(handle: TaskHandle, dep: TaskHandle) -> None:
@@ -50,11 +51,16 @@ def blocked_outcome(
     if policy == "run-anyway":
         return None
     ended = blocker._status.value
+    failed = [d for d in handle.deps if d._status in _UNSUCCESSFUL]
+    names = tuple(d.name for d in failed)
+    ids = tuple(d.id for d in failed)
     if policy == "skip" or blocker._status is _SKIPPED:
         message = f"task {handle.id!r} was skipped: dependency {blocker.id!r} ended {ended}"
-        return _SKIPPED, None, DependencyFailedError(message)
+        return _SKIPPED, None, DependencyFailedError(message, failed=names, failed_ids=ids)
     error = DependencyFailedError(
-        f"task {handle.id!r} did not run: dependency {blocker.id!r} ended {ended}"
+        f"task {handle.id!r} did not run: dependency {blocker.id!r} ended {ended}",
+        failed=names,
+        failed_ids=ids,
     )
     error.__cause__ = blocker._error
     return _FAILED, None, error

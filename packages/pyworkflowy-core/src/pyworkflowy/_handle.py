@@ -157,6 +157,11 @@ class TaskHandle:
         return deps if isinstance(deps, tuple) else (deps,)
 
     @property
+    def depends_on(self) -> tuple[TaskHandle, ...]:
+        """The same as `deps` (upstream pyworkflowy 0.x's name)."""
+        return self.deps
+
+    @property
     def name(self) -> str:
         """The task's name (several handles may share it; ``id`` is unique)."""
         return self._task.name
@@ -254,6 +259,19 @@ class TaskHandle:
                 if waiting is not None:
                     waiting.handle._lane.engine.rejoin(waiting)
         return self.result()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the handle has ended; False if ``timeout`` seconds passed first.
+
+        Like `result`, it needs a run going on (here or in another thread).
+        """
+        if self._status in _TERMINAL:
+            return True
+        try:
+            self._wait(timeout)
+        except TimeoutError:
+            return False
+        return True
 
     def _wait(self, timeout: float | None) -> None:
         engine = self._lane.engine

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 from ._validate import check_choice, check_int, check_seconds, is_number
 
-__all__ = ["BACKOFFS", "DEP_FAILURE_POLICIES", "OPTION_NAMES", "TaskOptions"]
+__all__ = ["BACKOFFS", "DEP_FAILURE_POLICIES", "OPTION_NAMES", "TaskOptions", "take_pool"]
 
 BACKOFFS: tuple[str, ...] = ("none", "linear", "exponential")
 DEP_FAILURE_POLICIES: tuple[str, ...] = ("fail", "skip", "run-anyway")
@@ -119,3 +119,31 @@ def _retry_classes(retry_on: object) -> tuple[type[BaseException], ...]:
 
 #: Every keyword ``@task``, ``Task`` and `TaskBase` accept (``max_attempts`` is sugar).
 OPTION_NAMES = frozenset(TaskOptions._fields) | {"max_attempts"}
+
+# Upstream pyworkflowy 0.2-0.4 named backends "pools"; its "default" pool was the asyncio
+# one and "offload" a thread pool.
+_UPSTREAM_POOLS: dict[str, str | None] = {"default": None, "offload": "thread"}
+
+
+def take_pool(options: dict[str, Any], stacklevel: int) -> None:
+    """Turn upstream's ``pool=`` in ``options`` into ``backend=``, with a DeprecationWarning.
+
+    ``stacklevel`` is the caller's, as for `warnings.warn`.
+    """
+    if "pool" not in options:
+        return
+    pool = options.pop("pool")
+    if options.get("backend") is not None:
+        raise TypeError(
+            f"got backend={options['backend']!r} and pool={pool!r}: pass backend= only "
+            "(pool= is upstream pyworkflowy 0.x's name for it)"
+        )
+    backend = _UPSTREAM_POOLS.get(pool, pool) if isinstance(pool, str) else pool
+    import warnings
+
+    warnings.warn(
+        f"pool={pool!r} is upstream pyworkflowy 0.x's spelling; use backend={backend!r}",
+        DeprecationWarning,
+        stacklevel=stacklevel + 1,
+    )
+    options["backend"] = backend

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ._checkpoint import Checkpointer
 from ._context import _current_runner
 from ._engine import Engine
-from ._submit import Submitter, gc_paused
+from ._submit import Submitter, as_deps, gc_paused
 from ._task import Task
 from ._types import ON_TASK_ERROR, TERMINAL, TaskResult
 from ._validate import check_choice, check_int, check_seconds
@@ -97,6 +97,10 @@ class TaskRunner:
         """Every handle submitted to this runner, in submission order."""
         return list(self._engine.handles.values())
 
+    def results(self) -> dict[str, TaskResult]:
+        """``{handle id: TaskResult}`` of the handles that have ended so far."""
+        return {h.id: h.get_result() for h in self._engine.handles.values() if h.done()}
+
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback(event)`` for every `pyworkflowy.events` event; returns unsubscribe.
 
@@ -115,19 +119,20 @@ class TaskRunner:
         fn_or_task: Task | Callable[..., Any],
         /,
         *args: Any,
-        depends_on: Iterable[TaskHandle] = (),
+        depends_on: Iterable[TaskHandle] | TaskHandle | None = (),
         key: str | None = None,
         **kwargs: Any,
     ) -> TaskHandle:
         """Add a task (or a plain callable) to the graph and return its handle.
 
-        It starts once every handle in ``depends_on`` has finished; ``key`` fixes the
-        handle id (default ``"{task name}#{n}"``), which is what resume matches on.
+        It starts once every handle in ``depends_on`` (one handle, or an iterable of them)
+        has finished; ``key`` fixes the handle id (default ``"{task name}#{n}"``), which is
+        what resume matches on.
         """
         self._check_open()
         submitter = self._submitter
         task = fn_or_task if isinstance(fn_or_task, Task) else submitter.plain_task(fn_or_task)
-        deps = tuple(depends_on)
+        deps = depends_on if depends_on.__class__ is tuple else as_deps(depends_on)
         if self._engine.loop is not None and not self._engine.on_loop_thread():
             return self._driver.call_on_loop(submitter.add, task, args, kwargs, deps, key)
         return submitter.add(task, args, kwargs, deps, key)
@@ -137,7 +142,7 @@ class TaskRunner:
         fn_or_task: Task | Callable[..., Any],
         /,
         *iterables: Iterable[Any],
-        depends_on: Iterable[TaskHandle] = (),
+        depends_on: Iterable[TaskHandle] | TaskHandle | None = (),
     ) -> list[TaskHandle]:
         """Submit one task per item, like the builtin ``map``; returns the handles in order.
 
@@ -151,7 +156,7 @@ class TaskRunner:
         self._check_open()
         submitter = self._submitter
         task = submitter.plain_task(fn_or_task)
-        deps, items = tuple(depends_on), zip(*iterables, strict=False)
+        deps, items = as_deps(depends_on), zip(*iterables, strict=False)
         if self._engine.loop is not None and not self._engine.on_loop_thread():
             return self._driver.call_on_loop(submitter.add_many, task, items, deps)
         return submitter.add_many(task, items, deps)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ._engine import Engine
     from .backends import Backend
 
-__all__ = ["Submitter", "gc_paused"]
+__all__ = ["Submitter", "as_deps", "gc_paused"]
 
 _PLAIN_TASK_CACHE = 1024  # plain callables whose Task is kept for reuse
 
@@ -186,6 +186,19 @@ class Submitter:
             link(handle, dep)
         if handle._pending == 0:
             engine.deps_done(handle)
+
+
+def as_deps(depends_on: Iterable[TaskHandle] | TaskHandle | None) -> tuple[TaskHandle, ...]:
+    """``depends_on`` as a tuple: one handle, ``None`` (no dependency) or an iterable of them."""
+    if depends_on.__class__ is tuple:
+        return depends_on  # type: ignore[return-value]
+    if isinstance(depends_on, TaskHandle):
+        return (depends_on,)
+    if depends_on is None:
+        return ()
+    if isinstance(depends_on, (str, bytes)) or not isinstance(depends_on, Iterable):
+        raise TypeError(f"depends_on takes a TaskHandle or an iterable of them, got {depends_on!r}")
+    return tuple(depends_on)
 
 
 @contextlib.contextmanager

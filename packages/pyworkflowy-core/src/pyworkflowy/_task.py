@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, Unpack, cast, overload
 
 from ._context import get_current_runner
-from ._options import OPTION_NAMES, TaskOptions
+from ._options import OPTION_NAMES, TaskOptions, take_pool
 
 if TYPE_CHECKING:
     from ._handle import TaskHandle
@@ -81,6 +81,7 @@ class Task:
     def __init__(self, fn: Callable[..., Any], **options: Unpack[TaskOptionArgs]) -> None:
         if not callable(fn):
             raise TypeError(f"a task needs a callable, got {fn!r}")
+        take_pool(cast(dict[str, Any], options), stacklevel=2)
         name = options.pop("name", None)
         if name is None:
             name = derive_name(fn)
@@ -120,7 +121,7 @@ class Task:
         self,
         *args: Any,
         runner: TaskRunner | None = None,
-        depends_on: Iterable[TaskHandle] = (),
+        depends_on: Iterable[TaskHandle] | TaskHandle | None = (),
         key: str | None = None,
         **kwargs: Any,
     ) -> TaskHandle:
@@ -131,7 +132,7 @@ class Task:
         self,
         *iterables: Iterable[Any],
         runner: TaskRunner | None = None,
-        depends_on: Iterable[TaskHandle] = (),
+        depends_on: Iterable[TaskHandle] | TaskHandle | None = (),
     ) -> list[TaskHandle]:
         """Submit one run per item of ``iterables`` (see `TaskRunner.map`)."""
         return self._runner(runner).map(self, *iterables, depends_on=depends_on)
@@ -169,6 +170,7 @@ def task(
         if options:
             raise TypeError("use @task or @task(**options), not task(fn, **options)")
         return Task(fn)
+    take_pool(options, stacklevel=2)
     unknown = set(options) - OPTION_NAMES
     if unknown:
         raise TypeError(
@@ -219,6 +221,10 @@ class TaskBase:
     def _build(cls, instance: TaskBase) -> Task:
         options: dict[str, Any] = {option: getattr(cls, option) for option in OPTION_NAMES}
         options["name"] = cls.name or f"{cls.__module__}.{cls.__qualname__}"
+        pool = getattr(cls, "pool", None)
+        if pool is not None:  # upstream 0.x's class attribute
+            options["pool"] = pool
+            take_pool(options, stacklevel=3)
         return Task(instance.run, **options)
 
     def run(self, *args: Any, **kwargs: Any) -> Any:

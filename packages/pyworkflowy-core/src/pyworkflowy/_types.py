@@ -91,6 +91,13 @@ class TaskResult(NamedTuple):
         """True when the task completed."""
         return self.status is TaskStatus.COMPLETED
 
+    @property
+    def duration(self) -> float | None:
+        """``finished_at - started_at`` in seconds; ``None`` if the task never started."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
 
 class Progress(NamedTuple):
     """What a task body last reported through ``current_task().report_progress``."""
@@ -174,6 +181,25 @@ class TaskContext:
             attempt.handle._lane.engine.progress(attempt, progress)
         elif self._on_progress is not None:
             self._on_progress(progress)
+
+    def update_progress(self, fraction: float, message: str | None = None) -> None:
+        """Deprecated (upstream pyworkflowy 0.2-0.4): ``report_progress(fraction, 1.0, message)``.
+
+        ``fraction`` is clamped to 0.0-1.0, as upstream did.
+        """
+        import warnings
+
+        warnings.warn(
+            "TaskContext.update_progress(fraction, message) is upstream pyworkflowy 0.x's "
+            "spelling; use current_task().report_progress(done, total, message)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from ._validate import is_number
+
+        if not is_number(fraction) or fraction != fraction:
+            raise ValueError(f"update_progress: fraction must be a number, got {fraction!r}")
+        self.report_progress(min(max(float(fraction), 0.0), 1.0), 1.0, message)
 
     def __repr__(self) -> str:
         return f"TaskContext(name={self.name!r}, id={self.id!r}, attempt={self.attempt})"

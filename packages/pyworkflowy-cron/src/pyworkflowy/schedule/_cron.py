@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from croniter import CroniterBadDateError, CroniterError, croniter
@@ -47,7 +47,7 @@ class CronExpression:
     are instants: the result is in the same tzinfo, with the scheduler's DST rules.
     """
 
-    __slots__ = ("_iter", "_lock", "expression", "fields", "has_seconds")
+    __slots__ = ("_iter", "_lock", "_sets", "expression", "fields", "has_seconds")
 
     def __init__(self, expression: str, fields: tuple[str, ...], itr: croniter) -> None:
         self.expression = expression
@@ -55,6 +55,74 @@ class CronExpression:
         self.has_seconds = len(fields) == 6
         self._iter = itr
         self._lock = threading.Lock()
+        self._sets: tuple[frozenset[int], ...] | None = None
+
+    # -- the value sets (upstream pyworkflowy 0.x's view of an expression) -----------------
+    def _values(self, index: int) -> frozenset[int]:
+        if self._sets is None:
+            expanded = croniter.expand(" ".join(self.fields))[0]
+            nearest = "w" in self.fields[_DOM].lower()
+            self._sets = tuple(
+                _value_set(expanded[i], i, nearest) if i < len(expanded) else frozenset({0})
+                for i in range(6)
+            )
+        return self._sets[index]
+
+    @property
+    def minute(self) -> frozenset[int]:
+        """The minutes (0-59) the expression can fire at."""
+        return self._values(0)
+
+    @property
+    def hour(self) -> frozenset[int]:
+        """The hours (0-23)."""
+        return self._values(1)
+
+    @property
+    def day_of_month(self) -> frozenset[int]:
+        """The days of the month (1-31); ``L`` and ``W`` add the days they can fall on."""
+        return self._values(2)
+
+    @property
+    def month(self) -> frozenset[int]:
+        """The months (1-12)."""
+        return self._values(3)
+
+    @property
+    def day_of_week(self) -> frozenset[int]:
+        """The days of the week, 0 (Sunday) to 6 (Saturday); ``7`` is read as 0."""
+        return self._values(4)
+
+    @property
+    def second(self) -> frozenset[int]:
+        """The seconds (0-59): ``{0}`` for a five-field expression."""
+        return self._values(5)
+
+    @property
+    def source(self) -> str:
+        """The expression as it was given (upstream's name for `expression`)."""
+        return self.expression
+
+    def matches(self, when: datetime) -> bool:
+        """Whether the wall-clock time of ``when`` is a fire time (to the minute or second).
+
+        Exact, ``L``, ``W``, ``#`` and the day-of-month/day-of-week rule included; an aware
+        datetime is read in its own time zone.
+        """
+        if not isinstance(when, datetime):
+            raise TypeError(f"matches() takes a datetime, got {type(when).__name__}")
+        wall = when.replace(tzinfo=None, microsecond=0)
+        if not self.has_seconds:
+            wall = wall.replace(second=0)
+        return self.next_wall(wall - timedelta(seconds=1)) == wall
+
+    def next_after(self, after: datetime) -> datetime:
+        """The first fire time strictly after ``after``: the same as `next`.
+
+        Naive datetimes are wall-clock times; an aware one gives the next instant in its
+        time zone, a repeated hour firing once and a skipped one when it ends.
+        """
+        return self.next(after)
 
     def next_wall(self, after: datetime) -> datetime:
         """The first matching wall-clock time strictly after the naive ``after``."""
@@ -110,6 +178,30 @@ class CronExpression:
 
     def __repr__(self) -> str:
         return f"CronExpression({self.expression!r})"
+
+
+_LOWEST = (0, 0, 1, 1, 0, 0)
+_HIGHEST = (59, 23, 31, 12, 6, 59)
+
+
+def _value_set(values: list[Any], index: int, nearest: bool) -> frozenset[int]:
+    """croniter's expansion of field ``index`` as a set of ints (``*`` is every value).
+
+    ``L`` (the last day of the month) can fall on days 28 to 31, and ``nW`` (the weekday
+    nearest day n, with ``nearest``) on days n-2 to n+2.
+    """
+    lowest, highest = _LOWEST[index], _HIGHEST[index]
+    result: set[int] = set()
+    for value in values:
+        if value == "*":
+            return frozenset(range(lowest, highest + 1))
+        if value == "l":
+            result.update(range(28, 32))
+        elif index == _DOM and nearest:
+            result.update(range(max(lowest, value - 2), min(highest, value + 2) + 1))
+        else:
+            result.add(0 if index == _DOW and value == 7 else value)
+    return frozenset(result)
 
 
 def _field_error(expression: str, index: int, value: str, detail: str = "") -> ValueError:

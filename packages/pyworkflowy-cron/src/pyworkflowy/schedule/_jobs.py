@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pyworkflowy import Task, TaskHandle
 
-from ._triggers import _seconds, _Trigger
+from ._cron import CronExpression
+from ._triggers import _Cron, _Interval, _Once, _seconds, _Trigger
 from ._tz import local_time
 
 if TYPE_CHECKING:
@@ -39,8 +40,10 @@ class Job:
         misfire: str,
         grace: float,
         max_instances: int,
+        added: float,
     ) -> None:
         self._scheduler = scheduler
+        self._added = added  # clock time the job was added: it cannot be late before that
         self.id = job_id
         self._trigger = trigger
         self.task = task
@@ -95,8 +98,42 @@ class Job:
     def _label(self) -> str:
         return f"job {self.id} ({self.schedule}, task {self.task_name!r})"
 
+    # -- upstream pyworkflowy 0.x's names -------------------------------------------------
+    @property
+    def cancelled(self) -> bool:
+        """The opposite of `active`: cancelled, or a one-shot job that is over."""
+        return not self._active
+
+    @property
+    def one_shot(self) -> bool:
+        """True for a job of `Scheduler.at`, which fires once."""
+        return isinstance(self._trigger, _Once)
+
+    @property
+    def interval(self) -> float | None:
+        """The period in seconds of a job of `Scheduler.every`; ``None`` for the others."""
+        trigger = self._trigger
+        return trigger.seconds if isinstance(trigger, _Interval) else None
+
+    @property
+    def cron(self) -> CronExpression | None:
+        """The expression of a job of `Scheduler.cron`; ``None`` for the others."""
+        trigger = self._trigger
+        return trigger.expr if isinstance(trigger, _Cron) else None
+
+    @property
+    def next_fire(self) -> float | None:
+        """Upstream's name for `next_run_at`."""
+        return self.next_run_at
+
+    @property
+    def last_handle(self) -> TaskHandle | None:
+        """The handle of the job's most recent run, ``None`` before the first."""
+        return self._handles[-1] if self._handles else None
+
     def _fire(self, when: float, now: float) -> TaskHandle | None:
-        late = now - when
+        # A one-shot added after its time is late from when it was added, not from its time.
+        late = now - max(when, self._added)
         if late > self.grace:
             if self.misfire == "skip":
                 logger.warning(

@@ -126,7 +126,8 @@ class Scheduler:
         grace: float | None,
         max_instances: int,
     ) -> Job:
-        first = trigger.first(self.clock())
+        now = self.clock()
+        first = trigger.first(now)
         job = Job(
             self,
             next(self._job_ids),
@@ -137,6 +138,7 @@ class Scheduler:
             misfire,
             self.default_grace if grace is None else grace,
             max_instances,
+            now,
         )
         with self._cond:
             self._jobs[job.id] = job
