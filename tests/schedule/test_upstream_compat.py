@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -106,3 +107,130 @@ def test_a_one_shot_added_after_its_time_fires_on_the_next_tick(clock, lateness:
     job = sched.at(clock() - lateness).do(noop)
     assert len(sched.tick()) == 1
     assert job.cancelled
+
+
+# -- jobs fired by events (Scheduler.on) -----------------------------------------------------
+class Bus:
+    """The smallest event bus an application might have: what EventSource asks for."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, list] = {}
+
+    def subscribe(self, event_name: str, handler):
+        self.handlers.setdefault(event_name, []).append(handler)
+        return lambda: self.handlers[event_name].remove(handler)
+
+    def publish(self, event_name: str, payload: dict) -> None:
+        for handler in list(self.handlers.get(event_name, ())):
+            handler(payload)
+
+
+@task
+def greet(name: str, greeting: str = "hello") -> str:
+    return f"{greeting} {name}"
+
+
+def test_an_event_job_runs_its_task_with_the_mapped_payload() -> None:
+    from pyworkflowy.schedule import EventSource
+
+    bus = Bus()
+    assert isinstance(bus, EventSource)
+    with TaskRunner() as runner:
+        sched = Scheduler(runner=runner, event_source=bus)
+        job = sched.on("signup").do(greet, greeting="welcome", payload_map={"user": "name"})
+        bus.publish("signup", {"user": "ada", "ignored": 1})
+        bus.publish("other", {"user": "bob"})
+        runner.run()
+    assert job.is_event_driven
+    assert job.event_name == "signup"
+    assert job.payload_map == {"user": "name"}
+    assert [h.result() for h in job.handles] == ["welcome ada"]
+    assert job.last_handle is job.handles[-1]
+    assert job.next_run_at is None  # the clock never fires it
+    assert sched.tick() == []
+
+
+def test_cancelling_an_event_job_unsubscribes_it() -> None:
+    bus = Bus()
+    with TaskRunner() as runner:
+        sched = Scheduler(runner=runner)
+        sched.bind_event_source(bus)
+        job = sched.on("signup").do(greet, "ada")
+        assert len(bus.handlers["signup"]) == 1
+        assert job.cancel()
+        assert bus.handlers["signup"] == []
+        assert job.cancelled
+        runner.run()
+    assert job.handles == []
+
+
+def test_on_without_an_event_source_says_how_to_bind_one() -> None:
+    sched = Scheduler(runner=TaskRunner())
+    with pytest.raises(RuntimeError, match="bind_event_source"):
+        sched.on("signup").do(greet, "ada")
+    assert sched.jobs() == []
+
+
+def test_the_event_source_cannot_change_under_active_event_jobs() -> None:
+    sched = Scheduler(runner=TaskRunner(), event_source=Bus())
+    job = sched.on("signup").do(greet, "ada")
+    with pytest.raises(RuntimeError, match="cancel them first"):
+        sched.bind_event_source(Bus())
+    job.cancel()
+    sched.bind_event_source(Bus())
+
+
+def test_an_event_source_needs_a_subscribe_method() -> None:
+    with pytest.raises(TypeError, match="subscribe"):
+        Scheduler(runner=TaskRunner(), event_source=object())  # type: ignore[arg-type]
+
+
+def test_closing_the_scheduler_unsubscribes_its_event_jobs() -> None:
+    bus = Bus()
+    with Scheduler(runner=TaskRunner(), event_source=bus) as sched:
+        sched.on("signup").do(greet, "ada")
+    assert bus.handlers["signup"] == []
+
+
+def test_an_event_whose_run_cannot_be_submitted_is_logged_not_raised(caplog) -> None:
+    bus = Bus()
+    runner = TaskRunner()
+    sched = Scheduler(runner=runner, event_source=bus)
+    sched.on("signup").do(greet, payload_map={"user": "name"})
+    runner.shutdown()
+    with caplog.at_level(logging.ERROR, logger="pyworkflowy.schedule"):
+        bus.publish("signup", {"user": "ada"})  # the publisher is not hurt
+    assert "was not submitted" in caplog.text
+
+
+def test_upstream_names_are_importable() -> None:
+    import pyworkflowy
+    from pyworkflowy.schedule import EventHandler, EventSource, Job, ScheduledJob
+
+    assert ScheduledJob is Job
+    assert pyworkflowy.EventSource is EventSource
+    assert pyworkflowy.EventHandler is EventHandler
+
+
+def test_every_event_runs_even_before_the_runner_runs() -> None:
+    bus = Bus()
+    with TaskRunner() as runner:
+        sched = Scheduler(runner=runner, event_source=bus)
+        job = sched.on("signup").do(greet, payload_map={"user": "name"})
+        for user in ("ada", "bob", "cy"):
+            bus.publish("signup", {"user": user})
+        runner.run()
+    assert [h.result() for h in job.handles] == ["hello ada", "hello bob", "hello cy"]
+
+
+def test_max_instances_bounds_the_unfinished_runs_of_an_event_job(caplog) -> None:
+    bus = Bus()
+    with TaskRunner() as runner:
+        sched = Scheduler(runner=runner, event_source=bus)
+        job = sched.on("signup", max_instances=1).do(greet, payload_map={"user": "name"})
+        with caplog.at_level(logging.WARNING, logger="pyworkflowy.schedule"):
+            bus.publish("signup", {"user": "ada"})
+            bus.publish("signup", {"user": "bob"})  # ada's run has not finished
+        runner.run()
+    assert [h.result() for h in job.handles] == ["hello ada"]
+    assert "max_instances=1" in caplog.text

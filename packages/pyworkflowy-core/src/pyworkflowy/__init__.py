@@ -74,6 +74,8 @@ __all__ = [
 
 # Names that live in optional distributions, re-exported lazily when those are installed.
 _OPTIONAL = {
+    "EventHandler": "pyworkflowy.schedule",  # upstream 0.x's names, kept at the top level
+    "EventSource": "pyworkflowy.schedule",
     "JSONCheckpointer": "pyworkflowy.persist",
     "PickleCheckpointer": "pyworkflowy.persist",
     "SQLiteCheckpointer": "pyworkflowy.persist",

@@ -5,9 +5,23 @@ a cron expression and answers its next fire times. Cron arithmetic is croniter's
 """
 
 from ._cron import CronExpression, parse_cron
+from ._events import EventHandler, EventSource
 from ._jobs import Job, JobBuilder, Misfire
 from ._scheduler import Scheduler
 
 __version__ = "0.1.1"
 
-__all__ = ["CronExpression", "Job", "JobBuilder", "Misfire", "Scheduler", "parse_cron"]
+ScheduledJob = Job
+"""Upstream pyworkflowy 0.x's name for `Job` (the same class)."""
+
+__all__ = [
+    "CronExpression",
+    "EventHandler",
+    "EventSource",
+    "Job",
+    "JobBuilder",
+    "Misfire",
+    "ScheduledJob",
+    "Scheduler",
+    "parse_cron",
+]

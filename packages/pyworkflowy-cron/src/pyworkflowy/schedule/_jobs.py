@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pyworkflowy import Task, TaskHandle
 
 from ._cron import CronExpression
+from ._events import _OnEvent
 from ._triggers import _Cron, _Interval, _Once, _seconds, _Trigger
 from ._tz import local_time
 
@@ -131,7 +132,26 @@ class Job:
         """The handle of the job's most recent run, ``None`` before the first."""
         return self._handles[-1] if self._handles else None
 
-    def _fire(self, when: float, now: float) -> TaskHandle | None:
+    @property
+    def event_name(self) -> str | None:
+        """The event a job of `Scheduler.on` fires on; ``None`` for the others."""
+        trigger = self._trigger
+        return trigger.name if isinstance(trigger, _OnEvent) else None
+
+    @property
+    def payload_map(self) -> dict[str, str] | None:
+        """Payload key to keyword argument, for a job of `Scheduler.on`; ``None`` otherwise."""
+        trigger = self._trigger
+        return dict(trigger.payload_map) if isinstance(trigger, _OnEvent) else None
+
+    @property
+    def is_event_driven(self) -> bool:
+        """True for a job of `Scheduler.on`: events fire it, not the clock."""
+        return isinstance(self._trigger, _OnEvent)
+
+    def _fire(
+        self, when: float, now: float, kwargs: dict[str, Any] | None = None
+    ) -> TaskHandle | None:
         # A one-shot added after its time is late from when it was added, not from its time.
         late = now - max(when, self._added)
         if late > self.grace:
@@ -162,7 +182,8 @@ class Job:
                 local_time(when, self._scheduler.tz).isoformat(),
             )
             return None
-        handle = self._scheduler.runner.submit(self.task, *self.args, **self.kwargs)
+        kwargs = self.kwargs if kwargs is None else kwargs
+        handle = self._scheduler.runner.submit(self.task, *self.args, **kwargs)
         if len(self._handles) == self._handles.maxlen:
             # leaves the history: the runner may drop it
             self._scheduler.runner.forget(self._handles[0])
@@ -202,7 +223,11 @@ class JobBuilder:
         self._max_instances = max_instances
 
     def do(self, task: Task | Callable[..., Any], /, *args: Any, **kwargs: Any) -> Job:
-        """Schedule ``task(*args, **kwargs)``; every keyword argument goes to the task."""
+        """Schedule ``task(*args, **kwargs)``; every keyword argument goes to the task.
+
+        For a job of `Scheduler.on`, ``payload_map={payload key: keyword}`` adds those
+        payload values of each event to the keyword arguments.
+        """
         if not callable(task):
             raise TypeError(f"do() needs a task or a callable, got {task!r}")
         reserved = [k for k in _RESERVED if k in kwargs]
@@ -211,8 +236,11 @@ class JobBuilder:
                 f"do() got {', '.join(map(repr, reserved))}: those are runner.submit options, "
                 "not task arguments; bind a task parameter of that name with functools.partial"
             )
+        trigger = self._trigger
+        if isinstance(trigger, _OnEvent):  # each job maps the payload its own way
+            trigger = _OnEvent(trigger.name, kwargs.pop("payload_map", None))
         return self._scheduler._add(
-            self._trigger, task, args, kwargs, self._misfire, self._grace, self._max_instances
+            trigger, task, args, kwargs, self._misfire, self._grace, self._max_instances
         )
 
     def __repr__(self) -> str:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pyworkflowy import Task, TaskHandle, TaskRunner, current_task, get_current_runner
 
 from ._cron import parse_cron
+from ._events import EventJobs, EventSource, subscribe
 from ._jobs import Job, JobBuilder, Misfire, _builder
 from ._triggers import _Cron, _Interval, _once, _seconds, _Trigger
 from ._tz import resolve_tz
@@ -33,13 +34,14 @@ __all__ = ["Scheduler"]
 logger = logging.getLogger("pyworkflowy.schedule")
 
 
-class Scheduler:
+class Scheduler(EventJobs):
     """Submits tasks to a `TaskRunner` at intervals, on cron schedules or once at a time.
 
     ``runner=None`` uses the runner of the enclosing ``with TaskRunner()`` block, else a
     runner the scheduler creates and owns. ``clock`` returns epoch seconds (``time.time``
     by default) and is the only source of time; ``tz`` (a zone name or tzinfo, default
-    local time) governs cron schedules and naive `at` datetimes.
+    local time) governs cron schedules and naive `at` datetimes. ``event_source`` feeds
+    the jobs of `on` (see `bind_event_source`).
     """
 
     def __init__(
@@ -48,6 +50,8 @@ class Scheduler:
         tick_seconds: float = 0.5,
         clock: Callable[[], float] = time.time,
         tz: str | tzinfo | None = None,
+        *,
+        event_source: EventSource | None = None,
     ) -> None:
         self.tick_seconds = _seconds(tick_seconds, "tick_seconds", 0.0, strict=True)
         if not callable(clock):
@@ -75,6 +79,10 @@ class Scheduler:
         self._started_runner = False
         self._stopper: threading.Thread | None = None
         self._async_wake: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
+        self._event_source: EventSource | None = None
+        self._unsubscribe: dict[int, Callable[[], None]] = {}  # by job id, for `on` jobs
+        if event_source is not None:
+            self.bind_event_source(event_source)
 
     # -- building jobs -------------------------------------------------------------------
     def every(
@@ -128,6 +136,11 @@ class Scheduler:
     ) -> Job:
         now = self.clock()
         first = trigger.first(now)
+        if first is None and self._event_source is None:
+            raise RuntimeError(
+                f"Scheduler.{trigger.describe(self.tz)}: no event source; pass "
+                "Scheduler(event_source=...) or call bind_event_source(source) first"
+            )
         job = Job(
             self,
             next(self._job_ids),
@@ -140,6 +153,13 @@ class Scheduler:
             max_instances,
             now,
         )
+        if first is None:  # a job of on(): events fire it
+            assert self._event_source is not None
+            unsubscribe = subscribe(job, self._event_source)
+            with self._cond:
+                self._jobs[job.id] = job
+                self._unsubscribe[job.id] = unsubscribe
+            return job
         with self._cond:
             self._jobs[job.id] = job
             self._push(job, first)
@@ -163,11 +183,17 @@ class Scheduler:
                 return False
             job._active = False
             del self._jobs[job.id]
+            unsubscribe = self._unsubscribe.pop(job.id, None)
             if job._entry >= 0:
                 job._entry = -1
                 self._stale += 1
                 self._compact()
             self._wake_locked()
+        if unsubscribe is not None:  # outside the lock: the source may take its own
+            try:
+                unsubscribe()
+            except Exception:
+                logger.exception("%s: unsubscribing from the event source failed", job._label())
         return True
 
     def _push(self, job: Job, due: float) -> None:
@@ -400,8 +426,10 @@ class Scheduler:
                         raise
 
     def close(self) -> None:
-        """`stop`, then shut down the runner if this scheduler created it."""
+        """`stop`, cancel the jobs of `on`, and shut down the runner if this created it."""
         self.stop()
+        for job in [j for j in self.jobs() if j.is_event_driven]:
+            self.cancel(job)
         if self._owns_runner:
             self.runner.shutdown()
 

@@ -6,6 +6,7 @@ import math
 from datetime import datetime, timedelta, tzinfo
 
 from ._cron import CronExpression
+from ._events import _OnEvent
 from ._tz import local_time, wall_to_instant
 
 
@@ -69,7 +70,7 @@ class _Once:
         return f"at {local_time(self.when, tz).isoformat()}"
 
 
-_Trigger = _Interval | _Cron | _Once
+_Trigger = _Interval | _Cron | _Once | _OnEvent
 
 
 def _once(when: datetime | float, tz: tzinfo) -> _Once:
