@@ -936,3 +936,23 @@ def test_a_bad_max_workers_mapping_value_is_refused_naming_it(count: Any) -> Non
 def test_a_max_workers_mapping_key_that_is_not_a_name_is_refused() -> None:
     with pytest.raises(ValueError, match="max_workers keys"):
         TaskRunner(max_workers={"": 2})
+
+
+def test_sync_tasks_of_a_coroutine_only_backend_run_on_a_thread_pool_of_their_own() -> None:
+    from pyworkflowy.backends import AsyncioBackend
+
+    @task(backend="io")
+    async def fetch() -> str:
+        return threading.current_thread().name
+
+    @task(backend="io")
+    def parse() -> str:
+        return threading.current_thread().name
+
+    assert not AsyncioBackend.runs_sync
+    with TaskRunner(backends={"io": AsyncioBackend()}, max_workers={"io": 2}) as runner:
+        on_loop, on_pool = runner.submit(fetch), runner.submit(parse)
+        runner.run()
+    assert on_loop.result() == threading.current_thread().name  # the runner's loop thread
+    assert on_pool.result() != on_loop.result()
+    assert on_loop.backend == on_pool.backend == "io"

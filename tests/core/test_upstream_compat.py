@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 
 import pytest
 import pyworkflowy
@@ -202,3 +203,104 @@ def test_wait_says_false_when_the_timeout_passes_first() -> None:
             gate.set()
             runner.stop()
     assert handle.wait() is True
+
+
+# -- upstream 0.4's submit keywords, pools and dedup ---------------------------------------
+def test_submit_reads_upstream_args_and_payload_with_a_deprecation_warning() -> None:
+    with TaskRunner() as runner:
+        with pytest.deprecated_call(match=r"submit\(task, args=, payload=\)"):
+            handle = runner.submit(add, args=(1,), payload={"b": 2})
+        with pytest.deprecated_call():
+            other = add.submit(payload={"a": 3, "b": 4}, source="cron")
+        runner.run()
+    assert handle.result() == 3
+    assert other.result() == 7
+
+
+def test_a_function_with_its_own_payload_parameter_gets_it_as_an_argument() -> None:
+    @task
+    def store(payload: dict, source: str = "") -> tuple[dict, str]:
+        return payload, source
+
+    @task
+    def anything(**fields: object) -> dict:
+        return fields
+
+    with TaskRunner() as runner:
+        mine = runner.submit(store, payload={"x": 1}, source="web")
+        theirs = runner.submit(anything, payload={"x": 1}, args=(2,))
+        runner.run()
+    assert mine.result() == ({"x": 1}, "web")
+    assert theirs.result() == {"payload": {"x": 1}, "args": (2,)}
+
+
+def test_positional_arguments_and_args_keyword_together_are_refused() -> None:
+    with TaskRunner() as runner, pytest.raises(TypeError, match="not both"):
+        runner.submit(add, 1, args=(2,))
+    assert runner.handles() == []
+
+
+def test_a_dedup_key_returns_the_unfinished_handle_of_the_same_task() -> None:
+    with TaskRunner() as runner, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        first = runner.submit(add, args=(1, 2), dedup_key="job-1")
+        again = runner.submit(add, args=(5, 5), dedup_key="job-1")
+        other = runner.submit(add, args=(5, 5), dedup_key="job-2")
+        assert again is first
+        assert other is not first
+        assert runner.has_active(add.name, "job-1")
+        assert runner.find_active(add.name, "job-1") is first
+        runner.run()
+        assert not runner.has_active(add.name, "job-1")  # finished: a new one may start
+        later = runner.submit(add, args=(5, 5), dedup_key="job-1")
+        assert later is not first
+        runner.run()
+    assert (first.result(), later.result()) == (3, 10)
+
+
+def test_upstream_pools_become_backends_with_their_sizes() -> None:
+    from pyworkflowy import Pool
+
+    @task(backend="io")
+    def where() -> str:
+        import threading
+
+        return threading.current_thread().name
+
+    pools = {
+        "default": Pool("default"),
+        "io": Pool("io", kind="thread", max_workers=2),
+        "offload": Pool("offload", kind="offload", max_workers=1),
+    }
+    with pytest.deprecated_call(match=r"max_workers=\{'asyncio': 8, 'io': 2, 'offload': 1\}"):
+        runner = TaskRunner(pools=pools)
+    with runner:
+        handle = runner.submit(where)
+        runner.run()
+    assert handle.backend == "io"
+    assert handle.result() != "MainThread"
+    assert runner.max_workers == {"asyncio": 8, "io": 2, "offload": 1}
+
+
+@pytest.mark.parametrize(
+    ("pools", "match"),
+    [
+        ({}, "non-empty mapping"),
+        ({"io": "thread"}, "must be a Pool named 'io'"),
+    ],
+)
+def test_bad_pools_are_refused(pools: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        TaskRunner(pools=pools)
+
+
+def test_a_pool_checks_its_values_and_refuses_reserved_slots() -> None:
+    from pyworkflowy import Pool
+
+    with pytest.raises(ValueError, match="Pool kind"):
+        Pool("io", kind="gpu")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_workers"):
+        Pool("io", max_workers=0)
+    with pytest.raises(ValueError, match="not supported"):
+        Pool("io", kind="thread", reserve_for=("manual",))
+    assert Pool("io", "thread", 4) == Pool("io", kind="thread", max_workers=4)

@@ -89,6 +89,10 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return importlib.import_module("pyworkflowy.events")
+    if name in ("Pool", "PoolKind"):  # upstream 0.2-0.4's names, deprecated
+        from . import _compat
+
+        return getattr(_compat, name)
     if name in _OPTIONAL:
         import importlib
 

@@ -13,7 +13,7 @@ from ._engine import Engine
 from ._submit import Submitter, as_deps, gc_paused
 from ._task import Task
 from ._types import ON_TASK_ERROR, TERMINAL, TaskResult
-from ._validate import check_choice, check_int, check_seconds
+from ._validate import check_backends, check_choice, check_int, check_seconds, check_workers
 from .backends import Backend
 
 if TYPE_CHECKING:
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from .events import Subscriber
 
 __all__ = ["TaskRunner"]
+
+_UPSTREAM_SUBMIT = frozenset({"args", "payload", "source", "dedup_key"})  # see _compat
 
 
 class TaskRunner:
@@ -46,8 +48,13 @@ class TaskRunner:
         *,
         backends: Mapping[str, Backend] | None = None,
         max_concurrency: int | None = None,
+        pools: Mapping[str, Any] | None = None,
     ) -> None:
-        default_workers, per_backend = _workers(max_workers)
+        if pools is not None:  # upstream 0.2-0.4's spelling of backends= and max_workers=
+            from ._compat import backends_from_pools
+
+            backends, max_workers = backends_from_pools(pools, backends, max_workers)
+        default_workers, per_backend = check_workers(max_workers)
         if max_concurrency is not None:
             check_int(max_concurrency, "max_concurrency (or None)", 1)
         if not isinstance(backend, str) or not backend:
@@ -60,7 +67,7 @@ class TaskRunner:
             raise TypeError(
                 f"checkpointer must be a Checkpointer, got {type(checkpointer).__name__}"
             )
-        custom = _backends(backends)
+        custom = check_backends(backends)
         if checkpoint_path is not None:
             checkpointer = _checkpointer_for_path(checkpoint_path)
         journal: Journal | None = None
@@ -101,6 +108,14 @@ class TaskRunner:
         """``{handle id: TaskResult}`` of the handles that have ended so far."""
         return {h.id: h.get_result() for h in self._engine.handles.values() if h.done()}
 
+    def find_active(self, name: str, dedup_key: str) -> TaskHandle | None:
+        """The unfinished handle of task ``name`` submitted with upstream's ``dedup_key``."""
+        return self._submitter.find_active(name, dedup_key)
+
+    def has_active(self, name: str, dedup_key: str) -> bool:
+        """Whether `find_active` finds a handle."""
+        return self.find_active(name, dedup_key) is not None
+
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback(event)`` for every `pyworkflowy.events` event; returns unsubscribe.
 
@@ -133,9 +148,12 @@ class TaskRunner:
         submitter = self._submitter
         task = fn_or_task if isinstance(fn_or_task, Task) else submitter.plain_task(fn_or_task)
         deps = depends_on if depends_on.__class__ is tuple else as_deps(depends_on)
+        add = submitter.add
+        if kwargs and not _UPSTREAM_SUBMIT.isdisjoint(kwargs):  # 0.4's args=, payload=, ...
+            add, args, kwargs = submitter.upstream(task, args, kwargs)
         if self._engine.loop is not None and not self._engine.on_loop_thread():
-            return self._driver.call_on_loop(submitter.add, task, args, kwargs, deps, key)
-        return submitter.add(task, args, kwargs, deps, key)
+            return self._driver.call_on_loop(add, task, args, kwargs, deps, key)
+        return add(task, args, kwargs, deps, key)
 
     def map(
         self,
@@ -315,32 +333,6 @@ class TaskRunner:
 
 def _probe() -> None:
     """Stands in for a task of the runner's default backend when the runner checks it."""
-
-
-def _workers(max_workers: object) -> tuple[int, dict[str, int]]:
-    if isinstance(max_workers, Mapping):
-        per_backend: dict[str, int] = {}
-        for name, count in max_workers.items():
-            if not isinstance(name, str) or not name:
-                raise ValueError(f"max_workers keys must be backend names, got {name!r}")
-            per_backend[name] = check_int(count, f"max_workers[{name!r}]", 1)
-        return 8, per_backend
-    return check_int(max_workers, "max_workers", 1), {}
-
-
-def _backends(backends: object) -> dict[str, Backend]:
-    if backends is None:
-        return {}
-    if not isinstance(backends, Mapping):
-        raise TypeError(f"backends must be a mapping of name to Backend, got {backends!r}")
-    for name, backend in backends.items():
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"backends keys must be non-empty names, got {name!r}")
-        if not isinstance(backend, Backend):
-            raise TypeError(
-                f"backends[{name!r}] must be a pyworkflowy.backends.Backend, got {backend!r}"
-            )
-    return dict(backends)
 
 
 def _checkpointer_for_path(path: str | os.PathLike[str]) -> Checkpointer:

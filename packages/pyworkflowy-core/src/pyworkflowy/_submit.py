@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,7 @@ class Submitter:
         self.last_task: Task | None = None  # the lane of the last task submitted
         self.last_lane: Lane | None = None
         self.plain_tasks: dict[Any, Task] = {}
+        self.dedup: dict[tuple[str, str], TaskHandle] | None = None  # upstream's dedup_key
 
     # -- lanes ----------------------------------------------------------------------------
     def lane_for(self, task: Task) -> Lane:
@@ -60,6 +62,11 @@ class Submitter:
         lane = lanes.get(key)
         if lane is None:
             lane = lanes[key] = self.new_lane(name, is_async)
+        if not is_async and not lane.backend.runs_sync:  # a coroutine-only backend of yours
+            key = f"{name}/sync"
+            lane = lanes.get(key)
+            if lane is None:
+                lane = lanes[key] = self.new_lane(name, False, sync_pool=True)
         if is_async and not lane.backend.runs_coroutines:
             raise ValueError(
                 f"task {task.name!r} is async, and backend {name!r} cannot run coroutines; "
@@ -67,12 +74,17 @@ class Submitter:
             )
         return lane
 
-    def new_lane(self, name: str, coroutines: bool) -> Lane:
+    def new_lane(self, name: str, coroutines: bool, sync_pool: bool = False) -> Lane:
         explicit = self.workers_by_backend.get(name)
         # An "asyncio" instance of the user's replaces the coroutine side only: the sync
-        # bodies of "asyncio" tasks keep their own thread pool.
-        backend = self.backends.get(name) if coroutines or name != "asyncio" else None
-        if backend is None:
+        # bodies of "asyncio" tasks keep their own thread pool (so do those of any backend
+        # that cannot run sync bodies: ``sync_pool``).
+        backend = None
+        if coroutines or name != "asyncio":
+            backend = self.backends.get(name)
+        if sync_pool:
+            backend = make_backend("thread", False, explicit or self.max_workers)
+        elif backend is None:
             backend = make_backend(name, coroutines, explicit or self.max_workers)
         if name == "asyncio" and coroutines:
             limit = self.max_concurrency
@@ -157,6 +169,35 @@ class Submitter:
         if handle._pending == 0:
             engine.deps_done(handle)
         return handle
+
+    # -- upstream 0.4's submit keywords (see _compat) ---------------------------------------
+    def upstream(
+        self, task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[Callable[..., TaskHandle], tuple[Any, ...], dict[str, Any]]:
+        """The add function for a call that may use 0.4's keywords, and its arguments."""
+        from ._compat import upstream_submit
+
+        args, kwargs, dedup_key = upstream_submit(task, args, kwargs)
+        if dedup_key is None:
+            return self.add, args, kwargs
+        return functools.partial(self.add_once, dedup_key), args, kwargs
+
+    def add_once(self, dedup_key: str, task: Task, *rest: Any) -> TaskHandle:
+        """`add`, unless a handle of ``task`` with ``dedup_key`` is unfinished: that one."""
+        active = self.find_active(task.name, dedup_key)
+        if active is not None:
+            return active
+        handle = self.add(task, *rest)
+        if self.dedup is None:
+            self.dedup = {}
+        elif len(self.dedup) >= _PLAIN_TASK_CACHE:  # stay bounded: drop the finished
+            self.dedup = {k: h for k, h in self.dedup.items() if not h.done()}
+        self.dedup[task.name, dedup_key] = handle
+        return handle
+
+    def find_active(self, name: str, dedup_key: str) -> TaskHandle | None:
+        handle = None if self.dedup is None else self.dedup.get((name, dedup_key))
+        return None if handle is None or handle.done() else handle
 
     def add_many(
         self, task: Task, arg_tuples: Iterable[tuple[Any, ...]], deps: tuple[TaskHandle, ...]

@@ -242,6 +242,9 @@ class Backend(ABC):
 
     runs_coroutines: ClassVar[bool] = False
     """Can run ``async def`` bodies (an async task on a backend that cannot is refused)."""
+    runs_sync: ClassVar[bool] = True
+    """Can run plain (sync) bodies; if not, the runner gives this backend's sync tasks a
+    thread pool of their own, as it does for ``"asyncio"``."""
     can_stop: ClassVar[bool] = False
     """`stop` really stops a running body (otherwise the body must poll its cancel event)."""
     reports_begin: bool = False
@@ -320,6 +323,7 @@ class AsyncioBackend(Backend):
     """
 
     runs_coroutines = True
+    runs_sync = False
     can_stop = True
 
     def __init__(self) -> None:
