@@ -304,3 +304,45 @@ def test_a_pool_checks_its_values_and_refuses_reserved_slots() -> None:
     with pytest.raises(ValueError, match="not supported"):
         Pool("io", kind="thread", reserve_for=("manual",))
     assert Pool("io", "thread", 4) == Pool("io", kind="thread", max_workers=4)
+
+
+def test_offload_runs_a_sync_call_on_a_thread_with_a_deprecation_warning() -> None:
+    import threading
+
+    def blocking(x: int) -> tuple[int, str]:
+        return x * 2, threading.current_thread().name
+
+    @task
+    async def body() -> tuple[int, str]:
+        context = pyworkflowy.current_task()
+        assert context is not None
+        return await context.offload(blocking, 21, pool="offload")
+
+    with TaskRunner() as runner:
+        handle = runner.submit(body)
+        with pytest.deprecated_call(match="asyncio.to_thread"):
+            runner.run()
+    value, thread = handle.result()
+    assert value == 42
+    assert thread != threading.current_thread().name
+
+
+def test_aserve_is_serve_with_a_deprecation_warning() -> None:
+    import asyncio
+
+    async def main() -> int:
+        with TaskRunner() as runner:
+            with pytest.deprecated_call(match="await runner.serve"):
+                serving = asyncio.ensure_future(runner.aserve())
+                await asyncio.sleep(0)
+            handle = runner.submit(add, 1, 2)
+            value = await handle
+            runner.stop()
+            await serving
+            return value
+
+    assert asyncio.run(main()) == 3
+
+
+def test_max_attempts_counts_the_first_attempt() -> None:
+    assert flaky.max_attempts == 3

@@ -238,6 +238,11 @@ class TaskRunner:
         """
         await self._driver.drive(serving=True)
 
+    async def aserve(self) -> None:
+        """Deprecated: upstream pyworkflowy 0.3-0.4's name for `serve`."""
+        _deprecated("runner.aserve()", "await runner.serve()")
+        await self.serve()
+
     def start(self) -> None:
         """Serve on a background thread (see `serve`); returns once submissions are live."""
         self._driver.start()
@@ -333,6 +338,12 @@ class TaskRunner:
 
 def _probe() -> None:
     """Stands in for a task of the runner's default backend when the runner checks it."""
+
+
+def _deprecated(old: str, new: str) -> None:
+    import warnings
+
+    warnings.warn(f"{old} is upstream pyworkflowy 0.x's spelling; use {new}", DeprecationWarning, 3)
 
 
 def _checkpointer_for_path(path: str | os.PathLike[str]) -> Checkpointer:

@@ -201,6 +201,23 @@ class TaskContext:
             raise ValueError(f"update_progress: fraction must be a number, got {fraction!r}")
         self.report_progress(min(max(float(fraction), 0.0), 1.0), 1.0, message)
 
+    async def offload(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Deprecated (upstream 0.4): run sync ``fn`` on a thread; use `asyncio.to_thread`.
+
+        Upstream's ``pool=`` keyword is accepted and ignored.
+        """
+        import asyncio
+        import warnings
+
+        warnings.warn(
+            "TaskContext.offload(fn, ...) is upstream pyworkflowy 0.4's spelling; use "
+            "await asyncio.to_thread(fn, ...)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        kwargs.pop("pool", None)
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
     def __repr__(self) -> str:
         return f"TaskContext(name={self.name!r}, id={self.id!r}, attempt={self.attempt})"
 
