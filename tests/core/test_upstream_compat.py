@@ -346,3 +346,41 @@ def test_aserve_is_serve_with_a_deprecation_warning() -> None:
 
 def test_max_attempts_counts_the_first_attempt() -> None:
     assert flaky.max_attempts == 3
+
+
+def test_retry_on_none_means_every_exception() -> None:
+    assert task(retry_on=None)(lambda: 1).retry_on == (Exception,)  # type: ignore[arg-type]
+
+    class Legacy(pyworkflowy.TaskBase):
+        retry_on = None  # type: ignore[assignment]
+
+        def run(self) -> int:
+            return 1
+
+    assert Legacy().retry_on == (Exception,)
+
+
+def test_get_result_waits_when_given_a_timeout() -> None:
+    with TaskRunner() as runner:
+        handle = runner.submit(add, 1, 2)
+        runner.start()
+        try:
+            assert handle.get_result(timeout=30).value == 3
+        finally:
+            runner.stop()
+
+
+def test_update_progress_without_a_message_keeps_the_last_one() -> None:
+    @task
+    def body() -> None:
+        context = pyworkflowy.current_task()
+        assert context is not None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context.update_progress(0.25, "loading")
+            context.update_progress(0.5)
+
+    with TaskRunner() as runner:
+        handle = runner.submit(body)
+        runner.run()
+    assert handle.progress == pyworkflowy.Progress(0.5, 1.0, "loading")

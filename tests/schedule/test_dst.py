@@ -6,6 +6,7 @@ at every minute, and counts the fires: what a scheduler that never sleeps too lo
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -85,7 +86,7 @@ def test_a_daily_job_in_the_repeated_hour_fires_once_not_twice(clock, zone: str)
 
 
 @pytest.mark.parametrize("misfire", ["skip", "coalesce"])
-def test_a_late_tick_in_the_second_pass_of_the_repeated_hour_fires_no_wall_time_twice(
+def test_a_late_tick_in_the_second_pass_of_the_repeated_hour_goes_on_by_real_time(
     clock, misfire: Misfire
 ) -> None:
     # New York falls back at 02:00 EDT to 01:00 EST. The scheduler ticks every minute until
@@ -114,11 +115,13 @@ def test_a_late_tick_in_the_second_pass_of_the_repeated_hour_fires_no_wall_time_
     expected_first_pass += ["01:20-0400", "01:30-0400", "01:40-0400"]
     # 01:50 EDT was due while suspended: "skip" drops it, "coalesce" runs it on resuming.
     late = ["01:01-0500"] if misfire == "coalesce" else []
-    # 01:10 to 01:50 EST are wall times that already fired (or were missed) in the first
-    # pass: the next fire is 02:00 EST.
+    # A */10 job runs by real time (Debian cron's rule for a job with * in its minute or
+    # hour field): the second pass through 01:xx fires again.
+    second_pass = ["01:10-0500", "01:20-0500", "01:30-0500", "01:40-0500", "01:50-0500"]
     assert fired == [
         *expected_first_pass,
         *late,
+        *second_pass,
         "02:00-0500",
         "02:10-0500",
         "02:20-0500",
@@ -144,20 +147,33 @@ def test_a_coalesced_fire_in_the_second_pass_does_not_fire_the_same_wall_time_ag
 
 
 @pytest.mark.parametrize("zone", ZONES)
-def test_an_hourly_job_fires_once_per_wall_clock_hour_across_fall_back(clock, zone: str) -> None:
+def test_an_hourly_job_fires_every_real_hour_across_fall_back(clock, zone: str) -> None:
     tz, _, _, _, fall, _ = ZONES[zone]
     fired = fires_over_day(clock, tz, "0 * * * *", fall)
-    assert [t.strftime("%H") for t in fired] == [f"{h:02d}" for h in range(24)]
+    assert len(fired) == 25  # the repeated hour fires on both passes
+    hours = [t.strftime("%H") for t in fired]
+    repeated = next(h for h in hours if hours.count(h) == 2)
+    assert [t.fold for t in fired if t.strftime("%H") == repeated] == [0, 1]
+    assert sorted(set(hours)) == [f"{h:02d}" for h in range(24)]
 
 
 @pytest.mark.parametrize("zone", ZONES)
-def test_a_quarter_hourly_job_fires_once_for_the_whole_spring_forward_gap(clock, zone: str) -> None:
+def test_a_quarter_hourly_job_never_pauses_across_fall_back(clock, zone: str) -> None:
+    tz, _, _, _, fall, _ = ZONES[zone]
+    fired = fires_over_day(clock, tz, "*/15 * * * *", fall)
+    assert len(fired) == 25 * 4
+    gaps = {b.timestamp() - a.timestamp() for a, b in itertools.pairwise(fired)}
+    assert gaps == {900.0}  # every 15 real minutes, through the repeated hour
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_a_quarter_hourly_job_has_no_runs_for_the_skipped_hour(clock, zone: str) -> None:
     tz, spring, _, _, _, _ = ZONES[zone]
     fired = fires_over_day(clock, tz, "*/15 * * * *", spring)
     walls = [t.strftime("%H:%M") for t in fired]
     assert "03:00" in walls
     assert not any(w.startswith("02:") for w in walls)
-    assert len(walls) == 23 * 4  # the four 02:xx runs merge into the one at 03:00
+    assert len(walls) == 23 * 4  # 02:xx did not exist: no run for it, no catch-up
 
 
 @pytest.mark.parametrize("zone", ZONES)

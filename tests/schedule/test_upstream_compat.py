@@ -234,3 +234,23 @@ def test_max_instances_bounds_the_unfinished_runs_of_an_event_job(caplog) -> Non
         runner.run()
     assert [h.result() for h in job.handles] == ["hello ada"]
     assert "max_instances=1" in caplog.text
+
+
+def test_setting_cancelled_cancels_the_job(clock) -> None:
+    sched = Scheduler(runner=TaskRunner(), clock=clock, tz="UTC")
+    job = sched.every(60).do(noop)
+    job.cancelled = True
+    assert sched.jobs() == []
+    with pytest.raises(ValueError, match="is over"):
+        job.cancelled = False
+
+
+def test_stop_without_waiting_returns_and_the_stop_completes(clock) -> None:
+    runner = TaskRunner()
+    sched = Scheduler(runner=runner, clock=clock, tz="UTC")
+    sched.start()
+    sched.stop(wait=False)
+    sched.stop()  # waits for the stopping begun above
+    assert not sched.running
+    assert not runner.running
+    runner.shutdown()

@@ -75,6 +75,7 @@ def backends_from_pools(
     pools: object, backends: Mapping[str, Backend] | None, max_workers: object
 ) -> tuple[dict[str, Backend], dict[str, int]]:
     """``pools=`` as ``backends=`` and a ``max_workers`` mapping, with a DeprecationWarning."""
+    from ._lanes import make_backend
     from .backends import AsyncioBackend, ThreadBackend
 
     if not isinstance(pools, Mapping) or not pools:
@@ -86,9 +87,12 @@ def backends_from_pools(
             raise ValueError(f"pools[{key!r}] must be a Pool named {key!r}, got {pool!r}")
         name = "asyncio" if key == "default" else key
         workers[name] = pool.max_workers
-        if pool.kind == "process" or name in ("asyncio", "thread", "process"):
-            continue  # the built-in backend of that name (process: pyworkflowy-process)
-        out[name] = AsyncioBackend() if pool.kind == "asyncio" else ThreadBackend()
+        if name in ("asyncio", "thread", "process"):
+            continue  # the built-in backend of that name
+        if pool.kind == "process":  # pyworkflowy-process, or an ImportError with the hint
+            out[name] = make_backend("process", False, pool.max_workers)
+        else:
+            out[name] = AsyncioBackend() if pool.kind == "asyncio" else ThreadBackend()
     warnings.warn(
         "TaskRunner(pools=...) is upstream pyworkflowy 0.x's spelling; use "
         f"backends={{name: Backend}} and max_workers={workers!r}",

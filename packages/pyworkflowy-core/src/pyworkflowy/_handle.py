@@ -206,8 +206,14 @@ class TaskHandle:
         """True once the status is terminal (completed, failed, cancelled or skipped)."""
         return self._status in _TERMINAL
 
-    def get_result(self) -> TaskResult:
-        """A `TaskResult` snapshot of this handle; never raises and never waits."""
+    def get_result(self, timeout: float | None = None) -> TaskResult:
+        """A `TaskResult` snapshot of this handle; never raises a task's failure.
+
+        With ``timeout``, it first waits up to that many seconds for the handle to end
+        (`TimeoutError` if it does not); without, it never waits.
+        """
+        if timeout is not None and self._status not in _TERMINAL:
+            self._wait(timeout)
         return TaskResult(
             self._task.name,
             self._status,

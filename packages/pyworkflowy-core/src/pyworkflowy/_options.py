@@ -107,6 +107,8 @@ class TaskOptions(NamedTuple):
 
 
 def _retry_classes(retry_on: object) -> tuple[type[BaseException], ...]:
+    if retry_on is None:  # upstream 0.x's spelling of the default
+        return (Exception,)
     classes = retry_on if isinstance(retry_on, tuple) else (retry_on,)
     if not classes or not all(
         isinstance(c, type) and issubclass(c, BaseException) for c in classes

@@ -199,6 +199,10 @@ class TaskContext:
 
         if not is_number(fraction) or fraction != fraction:
             raise ValueError(f"update_progress: fraction must be a number, got {fraction!r}")
+        attempt = self._attempt
+        if message is None and attempt is not None:  # upstream kept the last message
+            last = attempt.handle.progress
+            message = None if last is None else last.message
         self.report_progress(min(max(float(fraction), 0.0), 1.0), 1.0, message)
 
     async def offload(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:

@@ -2,14 +2,22 @@
 
 croniter computes the next matching *wall-clock* time (naive datetimes, pure calendar
 arithmetic). Mapping a wall-clock time to an instant in a time zone is done here, with
-the rules the scheduler documents: each matching wall-clock time fires once (in a
-fall-back hour, the first pass), and matching times inside a spring-forward gap fire
-once, when the gap ends. croniter's own tz-aware mode fires twice in a repeated hour,
-which is why it is not used.
+Debian (Vixie) cron's rule for DST changes:
+
+- A job with ``*`` at the start of its minute or hour field (``*/15 * * * *``,
+  ``0 * * * *``, ``@hourly``) runs by real time: at every instant whose local time
+  matches. It fires twice in a repeated hour and not at all for the times a
+  spring-forward gap skips.
+- A job at particular times (``30 2 * * *``) fires once per matching wall-clock time: in
+  a repeated hour on the first pass only, and the matching times inside a spring-forward
+  gap fire once, when the gap ends.
+
+croniter's own tz-aware mode does neither, which is why it is not used.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections.abc import Iterator
@@ -47,12 +55,23 @@ class CronExpression:
     are instants: the result is in the same tzinfo, with the scheduler's DST rules.
     """
 
-    __slots__ = ("_iter", "_lock", "_sets", "expression", "fields", "has_seconds")
+    __slots__ = (
+        "_iter",
+        "_lock",
+        "_sets",
+        "expression",
+        "fields",
+        "has_seconds",
+        "real_time",
+    )
 
     def __init__(self, expression: str, fields: tuple[str, ...], itr: croniter) -> None:
         self.expression = expression
         self.fields = fields
         self.has_seconds = len(fields) == 6
+        self.real_time = fields[0].startswith("*") or fields[1].startswith("*")
+        """True when the minute or hour field starts with ``*``: the job runs by real
+        time across DST changes (Debian cron's rule; see the module docstring)."""
         self._iter = itr
         self._lock = threading.Lock()
         self._sets: tuple[frozenset[int], ...] | None = None
@@ -138,8 +157,11 @@ class CronExpression:
         ``fired`` is the previous due instant (fired, or dropped by the misfire policy or
         ``max_instances``): wall-clock times up to its wall-clock time are done too, which
         matters when ``after`` falls in the second pass of a repeated hour (a late tick)
-        while that due time was in the first.
+        while that due time was in the first. A `real_time` expression instead fires at
+        the first instant after ``after`` whose local time matches.
         """
+        if self.real_time:
+            return self._next_real_time(after if fired is None else max(after, fired), tz)
         wall = local_time(after, tz).replace(tzinfo=None, fold=0)
         if fired is not None:
             wall = max(wall, local_time(fired, tz).replace(tzinfo=None, fold=0))
@@ -151,6 +173,24 @@ class CronExpression:
             for t in found:
                 if t > after:
                     return t
+
+    def _next_real_time(self, after: float, tz: tzinfo) -> float:
+        """The first instant after ``after`` whose local time in ``tz`` matches.
+
+        Between two changes of the UTC offset, local time runs with real time, so the
+        next matching wall-clock time is the answer unless the offset changes first;
+        then the search goes on from the change, in the new offset.
+        """
+        start, wall = after, local_time(after, tz).replace(tzinfo=None, fold=0)
+        while True:
+            offset = _offset(start, tz)
+            found = self.next_wall(wall)
+            t = (found - _EPOCH).total_seconds() - offset
+            change = _offset_change(start, t, offset, tz)
+            if change is None:
+                return t
+            start = change
+            wall = local_time(change, tz).replace(tzinfo=None, fold=0) - _TICK
 
     def next(self, after: datetime) -> datetime:
         """The first fire time strictly after ``after`` (naive: wall clock; aware: instant)."""
@@ -178,6 +218,37 @@ class CronExpression:
 
     def __repr__(self) -> str:
         return f"CronExpression({self.expression!r})"
+
+
+_EPOCH = datetime(1970, 1, 1)
+_TICK = timedelta(seconds=1)  # matching times are whole seconds
+_DAY = 86400.0
+
+
+def _offset(t: float, tz: tzinfo) -> float:
+    offset = local_time(t, tz).utcoffset()
+    return 0.0 if offset is None else offset.total_seconds()
+
+
+def _offset_change(start: float, end: float, offset: float, tz: tzinfo) -> float | None:
+    """The first instant in (start, end] whose UTC offset is not ``offset``, or ``None``.
+
+    Offsets change at whole seconds, and (in every real zone) less than once a day, so a
+    probe a day apart cannot step over a change and back.
+    """
+    probe = start
+    while probe < end:
+        low, probe = probe, min(probe + _DAY, end)
+        if _offset(probe, tz) != offset:
+            low, high = math.floor(low), math.ceil(probe)  # offset(low) == offset
+            while high - low > 1:
+                middle = (low + high) // 2
+                if _offset(middle, tz) == offset:
+                    low = middle
+                else:
+                    high = middle
+            return float(high)
+    return None
 
 
 _LOWEST = (0, 0, 1, 1, 0, 0)

@@ -102,8 +102,18 @@ class Job:
     # -- upstream pyworkflowy 0.x's names -------------------------------------------------
     @property
     def cancelled(self) -> bool:
-        """The opposite of `active`: cancelled, or a one-shot job that is over."""
+        """The opposite of `active`: cancelled, or a one-shot job that is over.
+
+        Setting it to True cancels the job (upstream's way); it cannot be set back.
+        """
         return not self._active
+
+    @cancelled.setter
+    def cancelled(self, value: bool) -> None:
+        if value:
+            self.cancel()
+        elif not self._active:
+            raise ValueError(f"{self._label()} is over; add it again to run it again")
 
     @property
     def one_shot(self) -> bool:

@@ -327,18 +327,19 @@ class Scheduler(EventJobs):
                     if timeout > 0:
                         cond.wait(timeout)
 
-    def stop(self, timeout: float | None = None) -> None:
+    def stop(self, timeout: float | None = None, *, wait: bool = True) -> None:
         """Stop `start`'s thread (or end `arun`); waits for the thread to finish.
 
         If `start` started the runner, the runner is stopped too, once the runs already
-        submitted have finished. Called from inside a task, it cannot wait for that task:
-        it returns at once and the stopping completes on another thread (a later `stop`
-        from outside the tasks waits for it).
+        submitted have finished. With ``wait=False``, or called from inside a task (which
+        it cannot wait for), it returns at once and the stopping completes on another
+        thread (a later `stop` that waits, waits for it).
         """
         with self._cond:
             self._stopping = True
             self._wake_locked()
-        if current_task() is not None and (self._thread is not None or self._started_runner):
+        background = not wait or current_task() is not None
+        if background and (self._thread is not None or self._started_runner):
             stopper = threading.Thread(
                 target=self._stop_in_background, name="pyworkflowy-scheduler-stop"
             )
