@@ -42,8 +42,8 @@ def run_without_cron(code: str) -> str:
 
 
 def test_the_distribution_has_its_own_version() -> None:
-    assert metadata.version("pyworkflowy-cron") == "0.1.1"
-    assert pyworkflowy.schedule.__version__ == "0.1.1"
+    assert metadata.version("pyworkflowy-cron") == "0.2.0"
+    assert pyworkflowy.schedule.__version__ == "0.2.0"
 
 
 def test_it_depends_on_core_by_range_and_on_croniter() -> None:

@@ -254,3 +254,42 @@ def test_stop_without_waiting_returns_and_the_stop_completes(clock) -> None:
     assert not sched.running
     assert not runner.running
     runner.shutdown()
+
+
+def test_bind_tasks_wires_each_trigger_of_a_task_with_deprecation_warnings() -> None:
+    with pytest.deprecated_call(match="Scheduler.on"):
+
+        @task(triggers=("signup", "invite"), payload_map={"user": "name"})  # type: ignore[call-overload]
+        def hello(name: str) -> str:
+            return f"hello {name}"
+
+    bus = Bus()
+    with TaskRunner() as runner:
+        sched = Scheduler(runner=runner, event_source=bus)
+        with pytest.deprecated_call(match="bind_tasks"):
+            jobs = sched.bind_tasks(hello, noop)  # a task without triggers adds nothing
+        bus.publish("invite", {"user": "ada"})
+        runner.run()
+    assert [job.event_name for job in jobs] == ["signup", "invite"]
+    last = jobs[1].last_handle
+    assert last is not None
+    assert last.result() == "hello ada"
+
+
+def test_task_base_triggers_are_read_too() -> None:
+    import pyworkflowy
+
+    with pytest.deprecated_call():
+
+        class Welcome(pyworkflowy.TaskBase):
+            triggers = ("signup",)
+
+            def run(self) -> None: ...
+
+    with pytest.deprecated_call():
+        assert Welcome().triggers == ("signup",)
+
+
+def test_bad_triggers_are_a_type_error() -> None:
+    with pytest.raises(TypeError, match="triggers must be"):
+        task(triggers=(1,))(lambda: None)  # type: ignore[call-overload]

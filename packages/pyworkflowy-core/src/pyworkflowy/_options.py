@@ -7,7 +7,15 @@ from typing import Any, NamedTuple
 
 from ._validate import check_choice, check_int, check_seconds, is_number
 
-__all__ = ["BACKOFFS", "DEP_FAILURE_POLICIES", "OPTION_NAMES", "TaskOptions", "take_pool"]
+__all__ = [
+    "BACKOFFS",
+    "DEP_FAILURE_POLICIES",
+    "OPTION_NAMES",
+    "UPSTREAM_TRIGGERS",
+    "TaskOptions",
+    "take_pool",
+    "take_triggers",
+]
 
 BACKOFFS: tuple[str, ...] = ("none", "linear", "exponential")
 DEP_FAILURE_POLICIES: tuple[str, ...] = ("fail", "skip", "run-anyway")
@@ -125,6 +133,43 @@ OPTION_NAMES = frozenset(TaskOptions._fields) | {"max_attempts"}
 # Upstream pyworkflowy 0.2-0.4 named backends "pools"; its "default" pool was the asyncio
 # one and "offload" a thread pool.
 _UPSTREAM_POOLS: dict[str, str | None] = {"default": None, "offload": "thread"}
+
+
+UPSTREAM_TRIGGERS = frozenset({"triggers", "payload_map"})
+
+
+def take_triggers(
+    options: dict[str, Any], stacklevel: int
+) -> tuple[tuple[str, ...], dict[str, str] | None] | None:
+    """Upstream 0.2-0.4's ``triggers=``/``payload_map=`` taken out of ``options``, checked.
+
+    They only matter to ``Scheduler.bind_tasks``; a DeprecationWarning points to
+    ``Scheduler.on(event).do(task, payload_map=...)``.
+    """
+    if UPSTREAM_TRIGGERS.isdisjoint(options):
+        return None
+    triggers = options.pop("triggers", ())
+    payload_map = options.pop("payload_map", None)
+    if isinstance(triggers, str):
+        triggers = (triggers,)
+    if not isinstance(triggers, (tuple, list)) or not all(
+        isinstance(name, str) and name for name in triggers
+    ):
+        raise TypeError(f"triggers must be a tuple of event names, got {triggers!r}")
+    if payload_map is not None and not (
+        isinstance(payload_map, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in payload_map.items())
+    ):
+        raise TypeError(f"payload_map must map payload keys to keywords, got {payload_map!r}")
+    import warnings
+
+    warnings.warn(
+        "triggers=/payload_map= on a task are upstream pyworkflowy 0.x's spelling; use "
+        "Scheduler.on(event).do(task, payload_map=...)",
+        DeprecationWarning,
+        stacklevel=stacklevel + 1,
+    )
+    return tuple(triggers), None if payload_map is None else dict(payload_map)
 
 
 def take_pool(options: dict[str, Any], stacklevel: int) -> None:

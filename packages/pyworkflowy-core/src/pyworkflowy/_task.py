@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, Unpack, cast, overload
 
 from ._context import get_current_runner
-from ._options import OPTION_NAMES, TaskOptions, take_pool
+from ._options import OPTION_NAMES, UPSTREAM_TRIGGERS, TaskOptions, take_pool, take_triggers
 
 if TYPE_CHECKING:
     from ._handle import TaskHandle
@@ -82,6 +82,7 @@ class Task:
         if not callable(fn):
             raise TypeError(f"a task needs a callable, got {fn!r}")
         take_pool(cast(dict[str, Any], options), stacklevel=2)
+        upstream = take_triggers(cast(dict[str, Any], options), stacklevel=3)
         name = options.pop("name", None)
         if name is None:
             name = derive_name(fn)
@@ -96,7 +97,14 @@ class Task:
         self.is_async = is_async
         self.backend = opts.backend
         self.timeout = opts.timeout
+        if upstream is not None:
+            self.triggers, self.payload_map = upstream
         functools.update_wrapper(self, fn, updated=())  # type: ignore[arg-type]
+
+    triggers: tuple[str, ...] = ()
+    """Deprecated: upstream 0.2-0.4's event names, read by ``Scheduler.bind_tasks``."""
+    payload_map: dict[str, str] | None = None
+    """Deprecated: upstream 0.2-0.4's payload mapping for ``Scheduler.bind_tasks``."""
 
     # The options, read through (one home: `TaskOptions`).
     retries = property(lambda self: self.options.retries, doc="Retries after the first attempt.")
@@ -171,7 +179,7 @@ def task(
             raise TypeError("use @task or @task(**options), not task(fn, **options)")
         return Task(fn)
     take_pool(options, stacklevel=2)
-    unknown = set(options) - OPTION_NAMES
+    unknown = set(options) - OPTION_NAMES - UPSTREAM_TRIGGERS
     if unknown:
         raise TypeError(
             f"@task got unknown option(s) {sorted(unknown)}; known: {sorted(OPTION_NAMES)}"
@@ -225,6 +233,9 @@ class TaskBase:
         if pool is not None:  # upstream 0.x's class attribute
             options["pool"] = pool
             take_pool(options, stacklevel=3)
+        for name in UPSTREAM_TRIGGERS:  # upstream 0.2-0.4's event wiring
+            if getattr(cls, name, None):
+                options[name] = getattr(cls, name)
         return Task(instance.run, **options)
 
     def run(self, *args: Any, **kwargs: Any) -> Any:

@@ -8,22 +8,5 @@ The same classes as ``from pyworkflowy import TaskError, ...``: not copies.
     True
 """
 
-from ._errors import (
-    CheckpointError,
-    CycleError,
-    DependencyFailedError,
-    RetryExhaustedError,
-    TaskCancelledError,
-    TaskError,
-    TaskTimeoutError,
-)
-
-__all__ = [
-    "CheckpointError",
-    "CycleError",
-    "DependencyFailedError",
-    "RetryExhaustedError",
-    "TaskCancelledError",
-    "TaskError",
-    "TaskTimeoutError",
-]
+from ._errors import *  # noqa: F403 - the module is the public home of these names
+from ._errors import __all__ as __all__

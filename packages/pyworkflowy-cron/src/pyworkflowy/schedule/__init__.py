@@ -9,7 +9,7 @@ from ._events import EventHandler, EventSource
 from ._jobs import Job, JobBuilder, Misfire
 from ._scheduler import Scheduler
 
-__version__ = "0.1.1"
+__version__ = "0.2.0"
 
 ScheduledJob = Job
 """Upstream pyworkflowy 0.x's name for `Job` (the same class)."""

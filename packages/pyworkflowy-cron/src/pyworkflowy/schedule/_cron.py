@@ -17,7 +17,6 @@ croniter's own tz-aware mode does neither, which is why it is not used.
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from typing import Any
 
 from croniter import CroniterBadDateError, CroniterError, croniter
 
-from ._tz import gap_end, instants, local_time
+from ._tz import gap_end, instants, local_time, offset_at, offset_change
 
 __all__ = ["CronExpression", "parse_cron"]
 
@@ -183,10 +182,10 @@ class CronExpression:
         """
         start, wall = after, local_time(after, tz).replace(tzinfo=None, fold=0)
         while True:
-            offset = _offset(start, tz)
+            offset = offset_at(start, tz)
             found = self.next_wall(wall)
             t = (found - _EPOCH).total_seconds() - offset
-            change = _offset_change(start, t, offset, tz)
+            change = offset_change(start, t, offset, tz)
             if change is None:
                 return t
             start = change
@@ -222,33 +221,6 @@ class CronExpression:
 
 _EPOCH = datetime(1970, 1, 1)
 _TICK = timedelta(seconds=1)  # matching times are whole seconds
-_DAY = 86400.0
-
-
-def _offset(t: float, tz: tzinfo) -> float:
-    offset = local_time(t, tz).utcoffset()
-    return 0.0 if offset is None else offset.total_seconds()
-
-
-def _offset_change(start: float, end: float, offset: float, tz: tzinfo) -> float | None:
-    """The first instant in (start, end] whose UTC offset is not ``offset``, or ``None``.
-
-    Offsets change at whole seconds, and (in every real zone) less than once a day, so a
-    probe a day apart cannot step over a change and back.
-    """
-    probe = start
-    while probe < end:
-        low, probe = probe, min(probe + _DAY, end)
-        if _offset(probe, tz) != offset:
-            low, high = math.floor(low), math.ceil(probe)  # offset(low) == offset
-            while high - low > 1:
-                middle = (low + high) // 2
-                if _offset(middle, tz) == offset:
-                    low = middle
-                else:
-                    high = middle
-            return float(high)
-    return None
 
 
 _LOWEST = (0, 0, 1, 1, 0, 0)

@@ -86,6 +86,10 @@ class EventJobs:
         limit = sys.maxsize if max_instances is None else max_instances
         return _builder(self, _OnEvent(event_name), "coalesce", None, limit)  # type: ignore[arg-type]
 
+    def bind_tasks(self, *tasks: Any) -> list[Job]:
+        """Deprecated (upstream 0.2-0.4): `on` each event in each task's ``triggers``."""
+        return bind_tasks(self, tasks)
+
     def bind_event_source(self, source: EventSource) -> None:
         """Use ``source`` for the jobs of `on`; not while such jobs are active."""
         if not isinstance(source, EventSource):
@@ -99,6 +103,24 @@ class EventJobs:
                     "cancel them first"
                 )
             self._event_source = source
+
+
+def bind_tasks(scheduler: EventJobs, tasks: tuple[Any, ...]) -> list[Job]:
+    """`Scheduler.bind_tasks`: one job of ``on`` per event name in each task's ``triggers``."""
+    import warnings
+
+    warnings.warn(
+        "Scheduler.bind_tasks() is upstream pyworkflowy 0.x's spelling; use "
+        "Scheduler.on(event).do(task, payload_map=...) for each event",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    jobs = []
+    for task in tasks:
+        for name in getattr(task, "triggers", ()):
+            payload_map = getattr(task, "payload_map", None)
+            jobs.append(scheduler.on(name).do(task, payload_map=payload_map))
+    return jobs
 
 
 def subscribe(job: Job, source: EventSource) -> Callable[[], None]:

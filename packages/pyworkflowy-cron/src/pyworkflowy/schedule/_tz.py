@@ -7,9 +7,18 @@ local zone from dateutil, fixed offsets and pytz zones alike.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta, tzinfo
 
-__all__ = ["instants", "local_time", "resolve_tz", "wall_to_instant"]
+__all__ = [
+    "gap_end",
+    "instants",
+    "local_time",
+    "offset_at",
+    "offset_change",
+    "resolve_tz",
+    "wall_to_instant",
+]
 
 _EPOCH = datetime(1970, 1, 1)
 _DAY = 86400
@@ -40,9 +49,39 @@ def local_time(t: float, tz: tzinfo) -> datetime:
     return datetime.fromtimestamp(t, tz)
 
 
-def _offset(t: float, tz: tzinfo) -> float:
+def offset_at(t: float, tz: tzinfo) -> float:
+    """The UTC offset of ``tz`` at instant ``t``, in seconds."""
     offset = datetime.fromtimestamp(t, tz).utcoffset()
     return 0.0 if offset is None else offset.total_seconds()
+
+
+_offset = offset_at
+
+
+def _first_change(low: int, high: int, offset: float, tz: tzinfo) -> int:
+    """The first second after ``low`` (whose offset is ``offset``) with another offset,
+    knowing that ``high`` has another one."""
+    while high - low > 1:
+        middle = (low + high) // 2
+        if _offset(middle, tz) == offset:
+            low = middle
+        else:
+            high = middle
+    return high
+
+
+def offset_change(start: float, end: float, offset: float, tz: tzinfo) -> float | None:
+    """The first instant in (start, end] whose UTC offset is not ``offset``, or ``None``.
+
+    Offsets change at whole seconds, and (in every real zone) less than once a day, so a
+    probe a day apart cannot step over a change and back.
+    """
+    probe = start
+    while probe < end:
+        low, probe = probe, min(probe + _DAY, end)
+        if _offset(probe, tz) != offset:
+            return float(_first_change(math.floor(low), math.ceil(probe), offset, tz))
+    return None
 
 
 def _wall(t: float, tz: tzinfo) -> datetime:
@@ -74,13 +113,7 @@ def gap_end(wall: datetime, tz: tzinfo) -> float:
         while _wall(t, tz) <= whole:
             t += 60
         return float(t)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if _offset(mid, tz) == after:
-            hi = mid
-        else:
-            lo = mid
-    return float(hi)
+    return float(_first_change(int(lo), int(hi), before, tz))
 
 
 def wall_to_instant(wall: datetime, tz: tzinfo) -> float:
