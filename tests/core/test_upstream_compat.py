@@ -384,3 +384,50 @@ def test_update_progress_without_a_message_keeps_the_last_one() -> None:
         handle = runner.submit(body)
         runner.run()
     assert handle.progress == pyworkflowy.Progress(0.5, 1.0, "loading")
+
+
+def test_retry_at_says_when_the_next_attempt_starts_while_retrying() -> None:
+    import asyncio
+    import threading
+    import time
+
+    seen: list[float | None] = []
+    attempts = threading.Event()
+
+    @task(retries=1, backoff="linear", backoff_base=30.0)
+    def fails_once() -> None:
+        if attempts.is_set():
+            return
+        attempts.set()
+        raise ConnectionError("down")
+
+    def watch(event: object) -> None:
+        from pyworkflowy.events import TaskRetrying
+
+        if isinstance(event, TaskRetrying):
+            # delivered before the timer is set: look once the loop has set it
+            loop = asyncio.get_running_loop()  # events come on the runner's loop
+            loop.call_soon(lambda: (seen.append(handle.retry_at), handle.cancel()))
+
+    with TaskRunner(on_task_error="continue") as runner:
+        runner.subscribe(watch)
+        handle = runner.submit(fails_once)
+        before = time.time()
+        runner.run()
+    assert seen[0] is not None
+    assert before + 29 < seen[0] <= time.time() + 31
+    assert handle.retry_at is None  # no longer retrying
+
+
+def test_progress_message_is_the_last_reported_message() -> None:
+    @task
+    def body() -> None:
+        context = pyworkflowy.current_task()
+        assert context is not None
+        context.report_progress(1, 2, "half")
+
+    with TaskRunner() as runner:
+        handle = runner.submit(body)
+        assert handle.progress_message is None
+        runner.run()
+    assert handle.progress_message == "half"

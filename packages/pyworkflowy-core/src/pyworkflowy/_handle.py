@@ -202,6 +202,24 @@ class TaskHandle:
         x = self._x
         return None if x is None else x.progress
 
+    @property
+    def progress_message(self) -> str | None:
+        """``progress.message`` (upstream 0.x's name), or ``None``."""
+        progress = self.progress
+        return None if progress is None else progress.message
+
+    @property
+    def retry_at(self) -> float | None:
+        """While retrying: when the next attempt starts (``time.time()``), else ``None``."""
+        x = self._x
+        timer = None if x is None else x.timer
+        loop = self._lane.engine.loop
+        if self._status is not TaskStatus.RETRYING or timer is None or loop is None:
+            return None
+        import time
+
+        return time.time() + max(0.0, timer.when() - loop.time())
+
     def done(self) -> bool:
         """True once the status is terminal (completed, failed, cancelled or skipped)."""
         return self._status in _TERMINAL
