@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,6 +28,9 @@ class BodyRequests:
         loop_thread: int | None
         subscribers: tuple[Any, ...] | None
         events: ModuleType | None
+
+        def now(self) -> float:
+            raise NotImplementedError
 
         def pump(self) -> None:
             raise NotImplementedError
@@ -69,7 +71,7 @@ class BodyRequests:
         if self.subscribers is None or x.progress_due:
             return
         if self.on_loop_thread():
-            event = (h, time.time(), attempt.number, progress)
+            event = (h, self.now(), attempt.number, progress)
             self.emit(_new_tuple(self.events.TaskProgress, event))  # type: ignore[union-attr]
         elif self.loop is not None:
             x.progress_due = True
@@ -80,7 +82,7 @@ class BodyRequests:
         x = attempt.handle._extra()
         x.progress_due = False
         if attempt.current and x.progress is not None and self.subscribers is not None:
-            event = (attempt.handle, time.time(), attempt.number, x.progress)
+            event = (attempt.handle, self.now(), attempt.number, x.progress)
             self.emit(_new_tuple(self.events.TaskProgress, event))  # type: ignore[union-attr]
 
     def _call_soon(self, fn: Any, *args: Any) -> bool:

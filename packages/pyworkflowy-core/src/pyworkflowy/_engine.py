@@ -37,11 +37,13 @@ from .backends import Attempt
 
 if TYPE_CHECKING:
     import asyncio
+    from collections.abc import Callable
 
     from ._handle import TaskHandle
     from ._journal import Journal
     from ._lanes import Lane
     from ._runner import TaskRunner
+    from .testing import VirtualClock
 
 __all__ = ["Engine"]
 
@@ -84,6 +86,9 @@ class Engine(Observers, BodyRequests, Cancellation):
         self.aborting = self.serving = self.pumping = self.pump_due = self.wake_due = False
         self.backlog = False  # a handle was queued while pumping: pump again after
         self.inbox: deque[tuple[Attempt, bool, Any]] = deque()
+        self.clock: VirtualClock | None = None  # TaskRunner(clock=...); None: real time
+        self.now: Callable[[], float] = _now
+        self.monotonic: Callable[[], float] = _monotonic
 
     # -- the transition function -----------------------------------------------------------
     def to(
@@ -337,7 +342,7 @@ class Engine(Observers, BodyRequests, Cancellation):
         assert timeout is not None
         assert loop is not None
         # Counted from when the body began (a pool thread may take it a moment later);
-        # not begun yet: wait again. One clock (time.monotonic), whatever the loop's.
+        # not begun yet: wait again. One clock: the runner's monotonic one.
         began = x.began
         left = timeout if began is None else began + timeout - _monotonic()
         if left > _TIMER_SLACK:

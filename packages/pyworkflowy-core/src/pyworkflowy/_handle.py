@@ -216,9 +216,7 @@ class TaskHandle:
         loop = self._lane.engine.loop
         if self._status is not TaskStatus.RETRYING or timer is None or loop is None:
             return None
-        import time
-
-        return time.time() + max(0.0, timer.when() - loop.time())
+        return self._lane.engine.now() + max(0.0, timer.when() - loop.time())
 
     def done(self) -> bool:
         """True once the status is terminal (completed, failed, cancelled or skipped)."""

@@ -109,6 +109,7 @@ class Journal:
         self._removed: set[str] = set()
         self._fresh = resumed is None  # a new run replaces what an older run left
         self._last_save = float("-inf")
+        self.monotonic = time.monotonic  # the runner's clock (a VirtualClock's, in tests)
         #: the pending write, if one is due (the runner then only appends to `finished`)
         self.timer: asyncio.TimerHandle | asyncio.Handle | None = None
         self._after_flush: Callable[[], None] | None = None
@@ -177,7 +178,7 @@ class Journal:
             self.flush()
             return
         self._after_flush = after_flush
-        wait = self._last_save + self.interval - time.monotonic()
+        wait = self._last_save + self.interval - self.monotonic()
         if wait <= 0:  # batch whatever else finishes in this loop iteration
             self.timer = loop.call_soon(self._flush_in_run)
             # A write that is due goes before further starts: with eager tasks (3.12+)
@@ -234,7 +235,7 @@ class Journal:
             self.finished[:0] = finished  # still pending: retried by the next write
             self._removed |= removed
             raise
-        self._last_save = time.monotonic()
+        self._last_save = self.monotonic()
         if self.on_saved is not None:
             self.on_saved(len(finished))
 

@@ -19,6 +19,7 @@ _now = time.time
 class Observers:
     """Part of `Engine`: its subscribers (``None`` while nobody watches: no event is made)."""
 
+    now: Any  # the runner's clock, set by Engine
     subscribers: tuple[Any, ...] | None = None
     events: ModuleType | None = None  # pyworkflowy.events, imported by subscribe()
     started_event: Any = None  # its two most frequent event classes, at hand
@@ -27,7 +28,7 @@ class Observers:
     def submitted(self, h: TaskHandle) -> None:
         """``h`` joined the graph (it is born pending: not a status change)."""
         assert self.events is not None
-        self.emit(_new_tuple(self.events.TaskSubmitted, (h, _now())))
+        self.emit(_new_tuple(self.events.TaskSubmitted, (h, self.now())))
 
     def emit(self, event: Any) -> None:
         """Give ``event`` to every subscriber; one that raises is logged and dropped."""

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ._handle import TaskHandle
     from ._journal import Journal
     from .events import Subscriber
+    from .testing import VirtualClock
 
 __all__ = ["TaskRunner"]
 
@@ -49,6 +50,7 @@ class TaskRunner:
         backends: Mapping[str, Backend] | None = None,
         max_concurrency: int | None = None,
         pools: Mapping[str, Any] | None = None,
+        clock: VirtualClock | None = None,
     ) -> None:
         if pools is not None:  # upstream 0.2-0.4's spelling of backends= and max_workers=
             from ._compat import backends_from_pools
@@ -82,6 +84,10 @@ class TaskRunner:
         self.checkpoint_interval = interval
         self.checkpointer = checkpointer
         self._engine = engine = Engine(self, on_task_error, journal)
+        if clock is not None:
+            from ._serve import use_clock
+
+            use_clock(engine, clock)
         self._submitter = Submitter(
             engine, backend, custom, default_workers, per_backend, max_concurrency
         )
@@ -240,7 +246,13 @@ class TaskRunner:
 
     async def aserve(self) -> None:
         """Deprecated: upstream pyworkflowy 0.3-0.4's name for `serve`."""
-        _deprecated("runner.aserve()", "await runner.serve()")
+        import warnings
+
+        warnings.warn(
+            "runner.aserve() is upstream pyworkflowy 0.x's spelling; use await runner.serve()",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         await self.serve()
 
     def start(self) -> None:
@@ -272,6 +284,7 @@ class TaskRunner:
         from ._journal import Journal
 
         journal = Journal.resume(checkpointer, runner.checkpoint_interval)
+        journal.monotonic = runner._engine.monotonic
         runner._engine.journal = journal
         runner._watch_journal(journal)
         return runner
@@ -327,23 +340,15 @@ class TaskRunner:
 
         def saved(records: int) -> None:
             if engine.subscribers is not None:
-                import time
-
                 from .events import CheckpointSaved
 
-                engine.emit(CheckpointSaved(time.time(), records))
+                engine.emit(CheckpointSaved(engine.now(), records))
 
         journal.on_saved = saved
 
 
 def _probe() -> None:
     """Stands in for a task of the runner's default backend when the runner checks it."""
-
-
-def _deprecated(old: str, new: str) -> None:
-    import warnings
-
-    warnings.warn(f"{old} is upstream pyworkflowy 0.x's spelling; use {new}", DeprecationWarning, 3)
 
 
 def _checkpointer_for_path(path: str | os.PathLike[str]) -> Checkpointer:

@@ -8,10 +8,10 @@ run still work in the next. ``arun()`` runs on the caller's loop instead.
 from __future__ import annotations
 
 import threading
-import time
 import weakref
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -19,8 +19,9 @@ if TYPE_CHECKING:
     from collections.abc import Coroutine
 
     from ._engine import Engine
+    from .testing import VirtualClock
 
-__all__ = ["Driver"]
+__all__ = ["Driver", "use_clock"]
 
 _T = TypeVar("_T")
 
@@ -50,7 +51,13 @@ class Driver:
             )
         runner = self._asyncio
         if runner is None:
-            runner = self._asyncio = asyncio.Runner(loop_factory=asyncio.new_event_loop)
+            clock = self.engine.clock
+            factory = (
+                asyncio.new_event_loop
+                if clock is None
+                else partial(clock.new_event_loop, partial(busy_off_loop, self.engine))
+            )
+            runner = self._asyncio = asyncio.Runner(loop_factory=factory)
             owner = self._owner()
             if owner is not None:  # a runner dropped without shutdown() closes its loop
                 weakref.finalize(owner, _close_loop, runner.get_loop())
@@ -79,6 +86,11 @@ class Driver:
         if engine.loop is not None:
             raise RuntimeError("this TaskRunner is already running")
         loop = asyncio.get_running_loop()
+        if engine.clock is not None and getattr(loop, "_virtual_clock", None) is not engine.clock:
+            raise RuntimeError(
+                "a TaskRunner on a VirtualClock runs on a loop of that clock: call run() or "
+                "start(), not arun() or serve() on another event loop"
+            )
         engine.loop, engine.loop_thread = loop, threading.get_ident()
         engine.aborting, engine.serving = False, serving
         engine.inbox.clear()  # outcomes of attempts an earlier run already settled
@@ -112,7 +124,7 @@ class Driver:
                 from .events import RunFinished
 
                 counts = Counter(h._status for h in engine.handles.values())
-                engine.emit(RunFinished(time.time(), dict(counts), error or engine.first_error))
+                engine.emit(RunFinished(engine.now(), dict(counts), error or engine.first_error))
 
     # -- serving -----------------------------------------------------------------------
     def start(self) -> None:
@@ -176,6 +188,38 @@ class Driver:
         return future.result()
 
 
+def busy_off_loop(engine: Engine) -> bool:
+    """Whether bodies run away from the loop (threads, processes): a virtual clock must
+    not jump then."""
+    return any(lane.running for lane in engine.lanes.values() if lane.backend.runs_sync)
+
+
 def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
     if not loop.is_closed() and not loop.is_running():
         loop.close()
+
+
+# The engine reads the time through its module's _now and _monotonic (the fastest calls);
+# a runner on a VirtualClock gets copies of those methods that read the clock instead.
+_TIMED = ("to", "start", "on_timeout", "finish")  # Engine methods that read the time
+
+
+def use_clock(engine: Engine, clock: VirtualClock) -> None:
+    """Make ``engine`` (and its journal) read ``clock`` wherever it reads the time."""
+    import types
+
+    from .testing import VirtualClock
+
+    if not isinstance(clock, VirtualClock):
+        raise TypeError(f"clock must be a pyworkflowy.testing.VirtualClock, got {clock!r}")
+
+    from . import _engine
+
+    namespace = {**vars(_engine), "_now": clock, "_monotonic": clock.monotonic}
+    for name in _TIMED:
+        f = getattr(_engine.Engine, name)
+        copy = types.FunctionType(f.__code__, namespace, name, f.__defaults__, f.__closure__)
+        setattr(engine, name, types.MethodType(copy, engine))
+    engine.clock, engine.now, engine.monotonic = clock, clock, clock.monotonic
+    if engine.journal is not None:
+        engine.journal.monotonic = clock.monotonic

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import functools
 import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -110,7 +109,8 @@ class Attempt:
 
     @property
     def deadline(self) -> float | None:
-        """When the runner ends this attempt (a ``time.monotonic()`` value), if timed.
+        """When the runner ends this attempt, if timed: a ``time.monotonic()`` value (the
+        virtual clock's, for a runner on a `pyworkflowy.testing.VirtualClock`).
 
         ``None`` without a timeout, or while a ``reports_begin`` backend has not begun.
         """
@@ -168,7 +168,7 @@ class Attempt:
     def began(self) -> None:
         """The body starts now: a ``reports_begin`` backend's timeout counts from here."""
         if self.handle._attempt is self and self.handle._task.timeout is not None:
-            self.handle._extra().began = time.monotonic()
+            self.handle._extra().began = self.handle._lane.engine.monotonic()
 
     def succeed(self, value: Any) -> None:
         """The body returned ``value``."""
