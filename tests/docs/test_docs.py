@@ -156,6 +156,7 @@ REFERENCE = {
     "pyworkflowy": "core",
     "pyworkflowy.backends": "core",
     "pyworkflowy.events": "core",
+    "pyworkflowy.testing": "core",
     "pyworkflowy.process": "process",
     "pyworkflowy.persist": "persist",
     "pyworkflowy.schedule": "schedule",

@@ -5,9 +5,10 @@ timeouts, ``checkpoint_interval``, ``asyncio.sleep`` in coroutine bodies, and th
 handles and events all read the clock. With ``autojump=True`` (the default), whenever the
 runner has nothing to do but wait for the clock, the clock jumps to the next deadline, so
 a backoff of an hour takes no real time. Bodies that run on threads or processes keep real
-time inside themselves; while one runs, virtual time passes at the real pace. A
-`Scheduler` given the same clock (``Scheduler(runner, clock=clock)``) waits in virtual time
-too. The pytest plugin offers the fixtures ``virtual_clock`` and ``runner``.
+time inside themselves; while one runs, the clock does not jump: a deadline that comes
+meanwhile is waited for in real seconds. A `Scheduler` given the same clock
+(``Scheduler(runner, clock=clock)``) waits in virtual time too. The pytest plugin offers
+the fixtures ``virtual_clock`` and ``runner``.
 
     >>> from pyworkflowy import TaskRunner, task
     >>> from pyworkflowy.testing import VirtualClock
@@ -121,11 +122,6 @@ class VirtualClock:
                 self._now = when
         self._notify_sleepers()
 
-    def _pass(self, seconds: float) -> None:
-        with self._lock:
-            self._now += seconds
-        self._notify_sleepers()
-
     def _next_sleeper(self) -> tuple[float | None, bool]:
         """The earliest deadline of a waiting thread, and whether one is due already."""
         with self._lock:
@@ -170,10 +166,10 @@ class _VirtualSelector(selectors.DefaultSelector):  # type: ignore[misc, valid-t
             return super().select(0)
         if not clock.autojump:  # only advance() moves time; it also wakes the loop
             return super().select(None)
-        if self._busy():  # bodies off the loop: virtual time passes at the real pace
-            started = time.monotonic()
+        if self._busy():  # bodies off the loop: no jump; wait for them in real time
             events = super().select(timeout)
-            clock._pass(time.monotonic() - started)
+            if not events and timeout is not None:  # a real wait that long: time is up
+                clock._jump_to(clock() + timeout)
             return events
         events = super().select(0)
         if events:
@@ -194,6 +190,10 @@ class _VirtualLoop(asyncio.SelectorEventLoop):
     def __init__(self, clock: VirtualClock, busy: Callable[[], bool]) -> None:
         super().__init__(selector=_VirtualSelector(clock, busy))
         self._virtual_clock = clock
+        # A timer is due when its time is below the loop's time plus this resolution. The
+        # clock jumps exactly to a timer's time, and at epoch magnitudes time.monotonic's
+        # 1e-9 s would vanish in the addition: 1 µs stays above a float's step until 2242.
+        self._clock_resolution = 1e-6
 
     def time(self) -> float:
         return self._virtual_clock._now

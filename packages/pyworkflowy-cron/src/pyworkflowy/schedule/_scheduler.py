@@ -39,9 +39,10 @@ class Scheduler(EventJobs):
 
     ``runner=None`` uses the runner of the enclosing ``with TaskRunner()`` block, else a
     runner the scheduler creates and owns. ``clock`` returns epoch seconds (``time.time``
-    by default) and is the only source of time; ``tz`` (a zone name or tzinfo, default
-    local time) governs cron schedules and naive `at` datetimes. ``event_source`` feeds
-    the jobs of `on` (see `bind_event_source`).
+    by default) and is the only source of time; a clock with a ``wait(condition,
+    deadline)`` method (`pyworkflowy.testing.VirtualClock`) also does the waiting. ``tz``
+    (a zone name or tzinfo, default local time) governs cron schedules and naive `at`
+    datetimes. ``event_source`` feeds the jobs of `on` (see `bind_event_source`).
     """
 
     def __init__(
@@ -323,6 +324,10 @@ class Scheduler(EventJobs):
                 if self._stopping:
                     return
                 if not self._changed:
+                    clock_wait = getattr(self.clock, "wait", None)
+                    if clock_wait is not None:  # a clock of its own (VirtualClock): its time
+                        clock_wait(cond, self._peek())
+                        continue
                     timeout = self._wait_seconds()
                     if timeout > 0:
                         cond.wait(timeout)
