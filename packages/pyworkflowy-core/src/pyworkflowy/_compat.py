@@ -10,18 +10,18 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
+from ._submit import UPSTREAM_SUBMIT
 from ._validate import check_choice, check_int
 
 if TYPE_CHECKING:
     from ._task import Task
     from .backends import Backend
 
-__all__ = ["UPSTREAM_SUBMIT", "Pool", "PoolKind", "backends_from_pools", "upstream_submit"]
+__all__ = ["Pool", "PoolKind", "backends_from_pools", "upstream_submit"]
 
 PoolKind = Literal["asyncio", "thread", "process", "offload"]
 """The kinds of upstream's pools; here, each kind is a backend."""
 _KINDS: tuple[str, ...] = ("asyncio", "thread", "process", "offload")
-UPSTREAM_SUBMIT = frozenset({"args", "payload", "source", "dedup_key"})
 
 
 class Pool:

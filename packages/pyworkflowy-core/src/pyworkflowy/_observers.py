@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -13,7 +12,6 @@ if TYPE_CHECKING:
 __all__ = ["Observers"]
 
 _new_tuple: Any = tuple.__new__  # makes a NamedTuple event without its __new__
-_now = time.time
 
 
 class Observers:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ._checkpoint import Checkpointer
 from ._context import _current_runner
 from ._engine import Engine
-from ._submit import Submitter, as_deps, gc_paused
+from ._submit import UPSTREAM_SUBMIT, Submitter, as_deps, gc_paused
 from ._task import Task
 from ._types import ON_TASK_ERROR, TERMINAL, TaskResult
 from ._validate import check_backends, check_choice, check_int, check_seconds, check_workers
@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     from .testing import VirtualClock
 
 __all__ = ["TaskRunner"]
-
-_UPSTREAM_SUBMIT = frozenset({"args", "payload", "source", "dedup_key"})  # see _compat
 
 
 class TaskRunner:
@@ -155,7 +153,7 @@ class TaskRunner:
         task = fn_or_task if isinstance(fn_or_task, Task) else submitter.plain_task(fn_or_task)
         deps = depends_on if depends_on.__class__ is tuple else as_deps(depends_on)
         add = submitter.add
-        if kwargs and not _UPSTREAM_SUBMIT.isdisjoint(kwargs):  # 0.4's args=, payload=, ...
+        if kwargs and not UPSTREAM_SUBMIT.isdisjoint(kwargs):  # 0.4's args=, payload=, ...
             add, args, kwargs = submitter.upstream(task, args, kwargs)
         if self._engine.loop is not None and not self._engine.on_loop_thread():
             return self._driver.call_on_loop(add, task, args, kwargs, deps, key)

@@ -19,8 +19,9 @@ if TYPE_CHECKING:
     from ._engine import Engine
     from .backends import Backend
 
-__all__ = ["Submitter", "as_deps", "gc_paused"]
+__all__ = ["UPSTREAM_SUBMIT", "Submitter", "as_deps", "gc_paused"]
 
+UPSTREAM_SUBMIT = frozenset({"args", "payload", "source", "dedup_key"})  # 0.4's keywords
 _PLAIN_TASK_CACHE = 1024  # plain callables whose Task is kept for reuse
 
 

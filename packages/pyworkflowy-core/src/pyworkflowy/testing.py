@@ -39,6 +39,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from ._validate import is_number
+
 __all__ = ["VirtualClock"]
 
 _CATCH_UP = 0.005  # real seconds to let a woken thread act before the clock may jump again
@@ -58,7 +60,7 @@ class VirtualClock:
             if start.tzinfo is None:
                 raise ValueError("VirtualClock(start=...) needs an aware datetime or epoch seconds")
             start = start.timestamp()
-        if not isinstance(start, (int, float)) or isinstance(start, bool):
+        if not is_number(start):
             raise TypeError(f"start must be epoch seconds or a datetime, got {start!r}")
         if not math.isfinite(start):
             raise ValueError(f"start must be finite, got {start!r}")
@@ -78,7 +80,7 @@ class VirtualClock:
 
     def advance(self, seconds: float) -> None:
         """Move the clock forward by ``seconds`` (>= 0) and wake whatever waits on it."""
-        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+        if not is_number(seconds):
             raise TypeError(f"advance() takes a number of seconds, got {seconds!r}")
         if not seconds >= 0 or not math.isfinite(seconds):
             raise ValueError(f"advance() takes seconds >= 0, got {seconds!r}")
@@ -177,7 +179,8 @@ class _VirtualSelector(selectors.DefaultSelector):  # type: ignore[misc, valid-t
         sleeper, due = clock._next_sleeper()
         if due:  # a woken thread is about to act: give it a moment
             return super().select(_CATCH_UP)
-        targets = [t for t in (sleeper, None if timeout is None else clock() + timeout) if t]
+        loop_due = None if timeout is None else clock() + timeout
+        targets = [t for t in (sleeper, loop_due) if t is not None]
         if not targets:  # nothing waits on the clock: only a submission can wake us
             return super().select(None)
         clock._jump_to(min(targets))
