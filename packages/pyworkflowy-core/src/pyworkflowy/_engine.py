@@ -2,7 +2,8 @@
 
 State (all touched on the event-loop thread while a run goes on):
 
-* ``handles``: every handle of the runner by id; ``unfinished`` counts those not terminal.
+* ``handles``: the runner's handles by id (while serving, the unfinished ones: see
+  `_registry`); ``unfinished`` counts those not terminal.
 * ``lanes``: one `Lane` per backend in use: ready handles, running count and limit.
   `pump` starts ready handles while their lane has a free slot.
 * A handle's ``_attempt`` is the `Attempt` its backend runs now. Backends report through
@@ -32,6 +33,7 @@ from ._errors import (
 )
 from ._graph import blocked_outcome
 from ._observers import Observers
+from ._registry import Registry
 from ._types import TERMINAL, TaskStatus
 from .backends import Attempt
 
@@ -68,7 +70,7 @@ _PUMP_BATCH = 64  # starts per pump pass; a small batch keeps live objects under
 _new_tuple: Any = tuple.__new__  # makes a NamedTuple event without its __new__
 
 
-class Engine(Observers, BodyRequests, Cancellation):
+class Engine(Observers, BodyRequests, Cancellation, Registry):
     """Runs a runner's handles: see the module docstring for its state."""
 
     def __init__(self, runner: TaskRunner, on_task_error: str, journal: Journal | None) -> None:
@@ -371,6 +373,9 @@ class Engine(Observers, BodyRequests, Cancellation):
             if h._status not in TERMINAL:  # else it ended meanwhile (an abort, say)
                 h._value, h._error, h._finished_at = value, error, _now()
                 h._args, h._kwargs = (), NO_KWARGS  # it never runs again: let them go
+                deps = h._deps  # kept by id from now on: they must not pin their values
+                if deps is not None:
+                    h._deps = deps.id if deps.__class__ is not tuple else _ids(deps)  # type: ignore[union-attr]
                 self.to(h, status, 0, error)
                 self.unfinished -= 1
                 x = h._x
@@ -384,6 +389,8 @@ class Engine(Observers, BodyRequests, Cancellation):
                         journal.on_finish(self.loop, self.pump)
                 if status is FAILED:
                     self.on_failure(h)
+                if self.serving:
+                    self.let_go(h)
                 dependents, h._dependents = h._dependents, None
                 if dependents is not None:
                     for d in dependents if isinstance(dependents, list) else (dependents,):
@@ -423,6 +430,10 @@ class Engine(Observers, BodyRequests, Cancellation):
             logging.getLogger("pyworkflowy").error(
                 "task %r failed: %s", h.id, h._error, exc_info=h._error
             )
+
+
+def _ids(deps: tuple[Any, ...]) -> tuple[str, ...]:
+    return tuple([d.id for d in deps])
 
 
 def _is_cancellation(exc: BaseException) -> bool:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._context import _current_task
 from ._errors import TaskCancelledError
+from ._registry import RELEASED as _RELEASED
 from ._types import TERMINAL as _TERMINAL
 from ._types import Progress, TaskContext, TaskResult, TaskStatus
 
@@ -68,6 +69,7 @@ class TaskHandle:
     """
 
     __slots__ = (
+        "__weakref__",  # a serving runner holds finished handles weakly
         "_args",
         "_attempt",
         "_attempts",
@@ -103,7 +105,8 @@ class TaskHandle:
         self._lane = lane
         # One dependency is kept bare, like one dependent: a chain's million 1-tuples
         # would otherwise stay alive for nothing.
-        self._deps: TaskHandle | tuple[TaskHandle, ...] | None = (
+        # Once it has ended, they are kept by id (see `deps`).
+        self._deps: TaskHandle | tuple[TaskHandle, ...] | str | tuple[str, ...] | None = (
             (deps[0] if len(deps) == 1 else deps) if deps else None
         )
         self._status = _PENDING
@@ -150,11 +153,25 @@ class TaskHandle:
     # -- read side ---------------------------------------------------------------------
     @property
     def deps(self) -> tuple[TaskHandle, ...]:
-        """The handles this one depends on, in the order they were given."""
+        """The handles this one depends on, in the order they were given.
+
+        Once it has ended, a handle keeps its dependencies by id only, so that it does not
+        keep their results alive: ``deps`` then lists those its runner still has (every one
+        after ``run()``; while serving, those still referenced somewhere).
+        """
         deps = self._deps
         if deps is None:
             return ()
-        return deps if isinstance(deps, tuple) else (deps,)
+        if deps.__class__ is tuple:
+            if deps[0].__class__ is not str:  # type: ignore[index]
+                return deps  # type: ignore[return-value]
+            ids: tuple[str, ...] = deps  # type: ignore[assignment]
+        elif deps.__class__ is str:
+            ids = (deps,)  # type: ignore[assignment]
+        else:
+            return (deps,)  # type: ignore[return-value]
+        lookup = self._lane.engine.lookup
+        return tuple(h for h in map(lookup, ids) if h is not None)
 
     @property
     def depends_on(self) -> tuple[TaskHandle, ...]:
@@ -218,6 +235,32 @@ class TaskHandle:
             return None
         return self._lane.engine.now() + max(0.0, timer.when() - loop.time())
 
+    @property
+    def released(self) -> bool:
+        """True once `release` has dropped the value."""
+        return self._value is _RELEASED
+
+    def release(self) -> None:
+        """Drop the value of this finished handle, to free its memory.
+
+        For a result that has been used (by its dependents, say) and is needed no more:
+        `result` then raises `RuntimeError`, and `get_result` reports the value as ``None``.
+        The status stays what it was. A value the checkpoint has not written yet is dropped
+        once it is written, so a resumed run still finds it. Raises `RuntimeError` for a
+        handle that has not finished; a failed or cancelled handle has no value to drop.
+        """
+        if self._status not in _TERMINAL:
+            raise RuntimeError(
+                f"task {self.id!r} is {self._status.value}: release() drops the value of a "
+                "finished handle; call it once the handle is done"
+            )
+        engine = self._lane.engine
+        loop = engine.loop
+        if loop is not None and not engine.on_loop_thread():
+            loop.call_soon_threadsafe(engine.release, self)
+        else:
+            engine.release(self)
+
     def done(self) -> bool:
         """True once the status is terminal (completed, failed, cancelled or skipped)."""
         return self._status in _TERMINAL
@@ -230,10 +273,11 @@ class TaskHandle:
         """
         if timeout is not None and self._status not in _TERMINAL:
             self._wait(timeout)
+        value = self._value
         return TaskResult(
             self._task.name,
             self._status,
-            self._value,
+            None if value is _RELEASED else value,
             self._error,
             self._attempts,
             self._started_at,
@@ -248,7 +292,13 @@ class TaskHandle:
         if self._status not in _TERMINAL:
             self._wait(timeout)
         if self._status is _COMPLETED:
-            return self._value
+            value = self._value
+            if value is _RELEASED:
+                raise RuntimeError(
+                    f"the result of task {self.id!r} was released (handle.release()); keep "
+                    "the value yourself, or do not release a result that is still needed"
+                )
+            return value
         raise self._failure()
 
     def exception(self, timeout: float | None = None) -> BaseException | None:

@@ -106,6 +106,7 @@ class Journal:
         self.interval = interval
         self.resumed = resumed  # records not yet claimed by a submission
         self.finished: list[TaskHandle] = []  # finished since the last save, in order
+        self.to_release: list[TaskHandle] = []  # released: their values go once written
         self._removed: set[str] = set()
         self._fresh = resumed is None  # a new run replaces what an older run left
         self._last_save = float("-inf")
@@ -216,6 +217,7 @@ class Journal:
             self.holding = False
         finished, removed = self.finished, self._removed
         if not finished and not removed and not self._fresh:
+            self._drop_released()
             return
         if self._fresh:
             self.checkpointer.clear()
@@ -236,8 +238,18 @@ class Journal:
             self._removed |= removed
             raise
         self._last_save = self.monotonic()
+        self._drop_released()
         if self.on_saved is not None:
             self.on_saved(len(finished))
+
+    def _drop_released(self) -> None:
+        """The values released while their records waited are written now: drop them."""
+        if self.to_release:
+            from ._registry import RELEASED
+
+            for h in self.to_release:
+                h._value = RELEASED
+            self.to_release = []
 
     def close(self) -> None:
         """Final flush, then close the checkpointer.

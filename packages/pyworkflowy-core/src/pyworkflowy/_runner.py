@@ -105,12 +105,23 @@ class TaskRunner:
         return self._engine.loop is not None
 
     def handles(self) -> list[TaskHandle]:
-        """Every handle submitted to this runner, in submission order."""
-        return list(self._engine.handles.values())
+        """The runner's handles: every one submitted (in submission order), less those
+        you `forget`.
+
+        While serving (`serve`, `start`, a scheduler's runner) the runner lets a handle go
+        when it finishes: then come the unfinished handles, followed by the finished ones
+        something else still holds (a variable of yours, a pending dependent, a checkpoint
+        write to come), in the order they finished.
+        """
+        engine = self._engine
+        held = list(engine.handles.values())
+        if engine.ended is not None:
+            held += engine.ended_alive()
+        return held
 
     def results(self) -> dict[str, TaskResult]:
-        """``{handle id: TaskResult}`` of the handles that have ended so far."""
-        return {h.id: h.get_result() for h in self._engine.handles.values() if h.done()}
+        """``{handle id: TaskResult}`` of the `handles` that have ended so far."""
+        return {h.id: h.get_result() for h in self.handles() if h.done()}
 
     def find_active(self, name: str, dedup_key: str) -> TaskHandle | None:
         """The unfinished handle of task ``name`` submitted with upstream's ``dedup_key``."""
@@ -196,8 +207,9 @@ class TaskRunner:
     def forget(self, *handles: TaskHandle) -> None:
         """Drop finished handles from this runner's registry (`handles`, run() results).
 
-        The handle objects stay valid for whoever holds them; unfinished ones are kept.
-        A serving runner would otherwise keep every handle it ever ran.
+        The handle objects stay valid for whoever holds them, and their ids may be used
+        again; unfinished ones are kept. A serving runner lets finished handles go by
+        itself; after ``run()`` the runner keeps them all until forgotten.
         """
         engine = self._engine
         if engine.loop is not None and not engine.on_loop_thread():
@@ -205,10 +217,14 @@ class TaskRunner:
             return
         for handle in handles:
             self._submitter.check_own(handle, "forget")
-            if handle._status in TERMINAL and engine.handles.get(handle.id) is handle:
+            if handle._status not in TERMINAL:
+                continue
+            if engine.handles.get(handle.id) is handle:
                 del engine.handles[handle.id]
                 if engine.journal is not None:
                     engine.journal.repeats = True  # its id may be submitted and finish again
+            else:
+                engine.drop_ended(handle)
 
     # -- running ---------------------------------------------------------------------------
     def run(self) -> dict[str, TaskResult]:
@@ -236,9 +252,10 @@ class TaskRunner:
         """Run tasks as they are submitted, from any thread, until `stop` is called.
 
         The long-running mode a scheduler needs. There is no caller to raise to, so with
-        ``on_task_error="raise"`` a failure is logged and serving goes on. A long-lived
-        service should `forget` handles it is done with. When stopped, the tasks already
-        submitted finish first.
+        ``on_task_error="raise"`` a failure is logged and serving goes on. Memory follows
+        the work in flight: a handle that finishes is let go of (see `handles`), so it
+        lives on only while something holds it. When stopped, the tasks already submitted
+        finish first.
         """
         await self._driver.drive(serving=True)
 

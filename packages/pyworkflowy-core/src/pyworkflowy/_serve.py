@@ -102,6 +102,8 @@ class Driver:
             if engine.first_error is not None and engine.on_task_error == "raise" and not serving:
                 # a failure was decided while idle (e.g. a dependency failed)
                 engine.abort(f"task {engine.failed_id!r} failed")
+            if serving:
+                engine.let_go_finished()
             if engine.unfinished or serving:
                 engine.idle = loop.create_future()
                 engine.pump()
@@ -115,6 +117,8 @@ class Driver:
         finally:
             engine.loop = engine.loop_thread = engine.idle = None
             engine.serving = False
+            if serving:  # those that finished after stop() was asked are let go too
+                engine.let_go_finished()
             journal = engine.journal
             if journal is not None:
                 journal.flush()

@@ -135,7 +135,7 @@ class Submitter:
             raise ValueError(f"key must be a non-empty string, got {key!r}")
         else:
             handle_id = str.__str__(key)  # a plain str, even from a StrEnum or other subclass
-        if handle_id in engine.handles:
+        if handle_id in engine.handles or (engine.ended is not None and engine.taken(handle_id)):
             raise ValueError(
                 f"handle id {handle_id!r} is already used in this runner; pass a unique key="
             )
@@ -162,7 +162,10 @@ class Submitter:
             handle._args, handle._kwargs = (), NO_KWARGS  # it will not run
             handle._value, handle._attempts = record["value"], record["attempts"]
             handle._started_at, handle._finished_at = record["started_at"], record["finished_at"]
+            handle._deps = None if not deps else deps[0].id if len(deps) == 1 else _ids(deps)
             engine.to(handle, COMPLETED)
+            if engine.serving:
+                engine.let_go(handle)
             return handle
         engine.unfinished += 1
         for dep in deps:
@@ -228,6 +231,10 @@ class Submitter:
             link(handle, dep)
         if handle._pending == 0:
             engine.deps_done(handle)
+
+
+def _ids(deps: tuple[TaskHandle, ...]) -> tuple[str, ...]:
+    return tuple([d.id for d in deps])
 
 
 def as_deps(depends_on: Iterable[TaskHandle] | TaskHandle | None) -> tuple[TaskHandle, ...]:

@@ -23,8 +23,11 @@ if TYPE_CHECKING:
 
     from .backends import Attempt
 
+from ._context import _current_task
+
 __all__ = ["ThreadPool"]
 
+_unbind = _current_task.set
 _Call = tuple["Attempt", "Callable[..., Any]", tuple[Any, ...], dict[str, Any]]
 
 
@@ -93,6 +96,7 @@ class ThreadPool:
         else:
             self._returned.append(True)
             attempt.succeed(value)
+        _unbind(None)  # an idle thread must not keep the attempt (and its result) alive
 
     def shutdown(self, wait: bool) -> None:
         """Stop every thread once the calls already given have run (and join if ``wait``).
