@@ -166,15 +166,17 @@ def test_module_level_tasks_of_an_importable_module_run_by_reference(
     assert d.result() == 5
 
 
-def test_a_global_read_by_value_is_captured_at_submit() -> None:
+def test_a_global_read_by_value_is_captured_when_the_attempt_starts() -> None:
     namespace: dict[str, Any] = {}
     exec("LIMIT = 1\ndef read():\n    return LIMIT\n", namespace)
     with TaskRunner(max_workers=1, backend="process") as runner:
         first = runner.submit(namespace["read"])
-        namespace["LIMIT"] = 2
-        second = runner.submit(namespace["read"])
         runner.run()
-    assert (first.result(), second.result()) == (1, 2)
+        namespace["LIMIT"] = 2  # after the first ran, before the second starts
+        second = runner.submit(namespace["read"])
+        namespace["LIMIT"] = 3
+        runner.run()
+    assert (first.result(), second.result()) == (1, 3)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

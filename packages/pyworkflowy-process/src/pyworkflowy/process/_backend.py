@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import struct
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from pyworkflowy.backends import Attempt, Backend
 
 from ._errors import SerializationError, WorkerDiedError
 from ._pool import Worker, exit_description
-from ._serialize import CallEncoder
+from ._serialize import Call, CallEncoder
 from ._worker import OK, PROGRESS, REQUEST
 
 if TYPE_CHECKING:
@@ -36,8 +37,10 @@ _EXIT_GRACE = 0.5  # seconds a worker whose reply pipe ended may take to exit
 class ProcessBackend(Backend):
     """Runs sync task bodies in worker processes; functions and arguments go by cloudpickle.
 
-    The call is serialised at submit (``prepare``), so an argument that cannot travel
-    fails there, naming itself. A timeout or a cancel kills the task's worker process.
+    At submit (``prepare``) the call is checked, not kept: an argument that cannot travel
+    fails there, naming itself. It is serialised when its attempt starts and let go once
+    written to the worker; large buffers (numpy arrays, ...) are written from the
+    arguments' own memory, never copied. A timeout or a cancel kills the task's worker.
     """
 
     can_stop = True
@@ -59,7 +62,8 @@ class ProcessBackend(Backend):
 
     # -- the backend contract ----------------------------------------------------------
     def prepare(self, handle: TaskHandle) -> Any:
-        return self._encoder.encode(handle)
+        self._encoder.check(handle)
+        return None
 
     def open(self, loop: asyncio.AbstractEventLoop, max_workers: int | None) -> None:
         old = self._loop
@@ -72,14 +76,11 @@ class ProcessBackend(Backend):
 
     def start(self, attempt: Attempt) -> None:
         handle = attempt.handle
-        payload = attempt.prepared
-        if payload is None or payload[1] is None:
-            # Not prepared (made without submit), or waiting for its handle arguments to finish.
-            try:
-                attempt.prepared = self._encoder.encode(handle, resolve=True)
-            except SerializationError as exc:
-                attempt.fail(exc)
-                return
+        try:
+            call = self._encoder.encode(handle)
+        except SerializationError as exc:
+            attempt.fail(exc)
+            return
         # The runner starts at most max_workers attempts per backend and stops (so frees
         # the worker of) every attempt it settles itself: a worker is always free or due.
         for _ in range(len(self._idle) + 3):  # a dead idle worker is found by writing to it
@@ -91,7 +92,7 @@ class ProcessBackend(Backend):
                     exc.add_note(f"pyworkflowy could not start a worker process for {handle.id!r}")
                     attempt.fail(exc)
                     return
-            if self._dispatch(worker, attempt):
+            if self._dispatch(worker, attempt, call):
                 return
             self._retire(worker)
         attempt.fail(WorkerDiedError(f"no worker process would accept task {handle.id!r}"))
@@ -154,12 +155,14 @@ class ProcessBackend(Backend):
         if worker.outbuf is not None and worker.wfd is not None:
             loop.add_writer(worker.wfd, self._on_writable, worker)
 
-    def _dispatch(self, worker: Worker, attempt: Attempt) -> bool:
+    def _dispatch(self, worker: Worker, attempt: Attempt, encoded: Call) -> bool:
         handle = attempt.handle
-        fn_bytes, call = attempt.prepared
+        fn_bytes, call, buffers = encoded
         meta = pickle.dumps((handle.id, handle.name, attempt.number))
-        head = REQUEST.pack(len(meta), len(fn_bytes), len(call))
-        if not worker.send([head, meta, fn_bytes, call]):
+        head = REQUEST.pack(len(meta), len(fn_bytes), len(call), len(buffers))
+        sizes = struct.pack(f"!{len(buffers)}Q", *map(len, buffers))
+        # The frame goes from these views; the rest of it waits in the worker's outbuf.
+        if not worker.send([head, sizes, meta, fn_bytes, call, *buffers]):
             return False
         worker.job = attempt
         attempt.state = worker
@@ -279,8 +282,6 @@ class ProcessBackend(Backend):
             return
         worker.job = None
         ok, value = self._decode(attempt.handle, worker.pid, kind, body)
-        if ok:
-            attempt.prepared = None  # no retry will need it: free the bytes early
         self._release(worker)
         _report(attempt, ok, value)
 

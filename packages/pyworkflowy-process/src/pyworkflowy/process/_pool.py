@@ -26,6 +26,7 @@ from ._worker import REPLY
 __all__ = ["Worker", "exit_description"]
 
 _READ_CHUNK = 1 << 16
+_IOV_MAX = 512  # chunks per writev call (POSIX guarantees at least 16; Linux takes 1024)
 _have_pidfd = hasattr(os, "pidfd_open")
 
 
@@ -89,26 +90,26 @@ class Worker:
                 self.pidfd = os.pidfd_open(self.pid)
         self.job: Any = None
         self.inbuf = bytearray()
-        self.outbuf: memoryview | None = None
+        self.outbuf: list[Any] | None = None  # bytes and views not written yet
         self.exited = False
 
-    def send(self, chunks: list[bytes]) -> bool:
+    def send(self, chunks: list[Any]) -> bool:
         """Write a frame without blocking; the rest waits in ``outbuf`` for ``flush``.
 
-        False if the worker is gone (broken pipe).
+        ``chunks`` are bytes or memoryviews; what is not written yet is kept as views of
+        them, never copied. False if the worker is gone (broken pipe).
         """
         fd = self.wfd
         if fd is None:
             return False
-        total = sum(map(len, chunks))
         try:
-            written = os.writev(fd, chunks)
+            written = _writev(fd, chunks)
         except BlockingIOError:
             written = 0
         except OSError:  # BrokenPipeError: the worker has exited
             return False
-        if written < total:
-            self.outbuf = memoryview(b"".join(chunks))[written:]
+        rest = _after(chunks, written)
+        self.outbuf = rest or None
         return True
 
     def flush(self) -> bool:
@@ -118,10 +119,11 @@ class Worker:
             self.outbuf = None
             return True
         try:
-            rest = rest[os.write(self.wfd, rest) :]
+            written = _writev(self.wfd, rest)
         except BlockingIOError:
             return False
-        self.outbuf = rest if rest else None
+        rest = _after(rest, written)
+        self.outbuf = rest or None
         return not rest
 
     def read(self) -> tuple[list[tuple[int, bytes]], bool]:
@@ -185,6 +187,24 @@ class Worker:
                     self.pidfd = None
         self.exited = True
         return code
+
+
+def _writev(fd: int, chunks: list[Any]) -> int:
+    """``os.writev`` of at most ``_IOV_MAX`` chunks (the system's limit per call)."""
+    return os.writev(fd, chunks if len(chunks) <= _IOV_MAX else chunks[:_IOV_MAX])
+
+
+def _after(chunks: list[Any], written: int) -> list[Any]:
+    """What is left of ``chunks`` (bytes, or 1-D byte views) once ``written`` bytes went."""
+    for i, chunk in enumerate(chunks):
+        size = len(chunk)
+        if written < size:
+            rest = chunks[i:]
+            if written:
+                rest[0] = memoryview(chunk)[written:]
+            return rest
+        written -= size
+    return []
 
 
 def exit_description(code: int) -> str:

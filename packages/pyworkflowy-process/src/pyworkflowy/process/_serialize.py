@@ -31,7 +31,7 @@ from pyworkflowy import Task, TaskBase, TaskHandle
 from ._errors import SerializationError
 from ._finished import FinishedHandle
 
-__all__ = ["CallEncoder", "describe_unpicklable", "dumps"]
+__all__ = ["Call", "CallEncoder", "describe_unpicklable", "dumps"]
 
 PROTOCOL = 5
 # Argument values of these exact types cannot refer to code, so plain pickle is safe.
@@ -130,11 +130,36 @@ class _Pickler(cloudpickle.Pickler):
         return super().reducer_override(obj)
 
 
-def dumps(obj: Any) -> bytes:
-    """cloudpickle ``obj`` with this backend's rules."""
+def dumps(obj: Any, buffer_callback: Callable[[pickle.PickleBuffer], Any] | None = None) -> bytes:
+    """cloudpickle ``obj`` with this backend's rules.
+
+    With ``buffer_callback``, large buffers (a numpy array's data, ...) go out of band: they
+    are handed to the callback instead of being copied into the pickle (protocol 5).
+    """
     buffer = io.BytesIO()
-    _Pickler(buffer, protocol=PROTOCOL).dump(obj)
+    _Pickler(buffer, protocol=PROTOCOL, buffer_callback=buffer_callback).dump(obj)
     return buffer.getvalue()
+
+
+class _Sink:
+    """A file that keeps nothing: checking that a call pickles costs no memory."""
+
+    __slots__ = ()
+
+    def write(self, data: Any) -> int:
+        return len(data)
+
+
+_SINK = _Sink()
+
+
+def _out_of_band(buffer: pickle.PickleBuffer) -> bool:
+    return False  # a false value: the buffer is not copied into the pickle
+
+
+def _check_dump(obj: Any) -> None:
+    """Pickle ``obj`` into nothing: raises if it cannot be pickled, keeps no bytes."""
+    _Pickler(_SINK, protocol=PROTOCOL, buffer_callback=_out_of_band).dump(obj)
 
 
 class _TaskRef:
@@ -191,55 +216,80 @@ def _reference_bytes(task: Task) -> bytes | None:
         return None
 
 
+Call = tuple[bytes, bytes, list[memoryview]]  # function bytes, call bytes, out-of-band buffers
+
+
 class CallEncoder:
     """Encodes ``(fn, args, kwargs)`` of handles; remembers by-reference functions per task."""
 
     def __init__(self) -> None:
         self._fn_bytes: dict[Task, bytes | None] = {}
+        self._fn_checked: set[Task] = set()  # tasks whose by-value function pickles
 
-    def encode(self, handle: TaskHandle, resolve: bool = False) -> tuple[bytes, bytes | None]:
-        """``(function bytes, call bytes)``; empty function bytes mean the call holds it.
-
-        A call with `TaskHandle` arguments is checked but not encoded (its call bytes are
-        ``None``) until ``resolve``: when the attempt starts, the handles have finished and
-        travel as `FinishedHandle` copies. Raises `SerializationError` naming the part
-        that cannot be pickled.
-        """
-        task = handle.task
+    def _function_bytes(self, task: Task) -> bytes | None:
         try:
-            fn_bytes = self._fn_bytes[task]
+            return self._fn_bytes[task]
         except KeyError:
             if len(self._fn_bytes) >= _FN_CACHE:  # new closures on every submit: stay bounded
                 self._fn_bytes.clear()
             fn_bytes = self._fn_bytes[task] = _reference_bytes(task)
-        args, kwargs = handle.args, handle.kwargs
-        plain = all(type(a) in _PLAIN for a in args) and all(
-            type(v) in _PLAIN for v in kwargs.values()
-        )
-        if not plain and _has_handles(args, kwargs):
-            if not resolve:
-                _check_handle_arguments(handle)
-                self._dump(handle, fn_bytes, *_replace_handles(args, kwargs, _placeholder))
-                return fn_bytes or b"", None
-            args, kwargs = _replace_handles(args, kwargs, _finished)
-        return self._dump(handle, fn_bytes, args, kwargs, plain)
+            return fn_bytes
 
-    @staticmethod
-    def _dump(
-        handle: TaskHandle,
-        fn_bytes: bytes | None,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        plain: bool = False,
-    ) -> tuple[bytes, bytes]:
+    def check(self, handle: TaskHandle) -> None:
+        """At submit: raise `SerializationError` (naming the part) if the call cannot
+        travel. Nothing is kept: the call is serialised again when its attempt starts."""
+        task = handle.task
+        args, kwargs = handle.args, handle.kwargs
+        if self._function_bytes(task) is None and task not in self._fn_checked:
+            try:  # a function that goes by value is checked once per task
+                _check_dump(task.fn)
+            except Exception as exc:
+                raise _submission_error(handle, exc, args, kwargs) from exc
+            if len(self._fn_checked) >= _FN_CACHE:
+                self._fn_checked.clear()
+            self._fn_checked.add(task)
+        if _plain(args, kwargs):
+            return  # ints, strs, ...: they always pickle
+        if _has_handles(args, kwargs):
+            _check_handle_arguments(handle)
+            args, kwargs = _replace_handles(args, kwargs, _placeholder)
         try:
-            if fn_bytes is None:
-                return b"", dumps((handle.task.fn, args, kwargs))
-            if plain:
-                return fn_bytes, pickle.dumps((args, kwargs), protocol=PROTOCOL)
-            return fn_bytes, dumps((args, kwargs))
+            _check_dump((args, kwargs))
         except Exception as exc:
             raise _submission_error(handle, exc, args, kwargs) from exc
+
+    def encode(self, handle: TaskHandle) -> Call:
+        """When the attempt starts: ``(function bytes, call bytes, buffers)``.
+
+        Empty function bytes mean the call holds the function. Large buffers (protocol 5)
+        are not copied: they travel as views of the arguments' own memory. `TaskHandle`
+        arguments have finished by now and travel as `FinishedHandle` copies. Raises
+        `SerializationError` naming the part that cannot be pickled.
+        """
+        fn_bytes = self._function_bytes(handle.task)
+        args, kwargs = handle.args, handle.kwargs
+        buffers: list[memoryview] = []
+        try:
+            if fn_bytes is not None and _plain(args, kwargs):
+                return fn_bytes, pickle.dumps((args, kwargs), protocol=PROTOCOL), buffers
+            if _has_handles(args, kwargs):
+                args, kwargs = _replace_handles(args, kwargs, _finished)
+
+            def keep(buffer: pickle.PickleBuffer) -> bool:
+                buffers.append(buffer.raw())
+                return False
+
+            if fn_bytes is None:
+                return b"", dumps((handle.task.fn, args, kwargs), keep), buffers
+            return fn_bytes, dumps((args, kwargs), keep), buffers
+        except SerializationError:
+            raise
+        except Exception as exc:
+            raise _submission_error(handle, exc, args, kwargs) from exc
+
+
+def _plain(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    return all(type(a) in _PLAIN for a in args) and all(type(v) in _PLAIN for v in kwargs.values())
 
 
 def _has_handles(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
@@ -274,6 +324,11 @@ def _placeholder(handle: TaskHandle) -> None:
 
 
 def _finished(handle: TaskHandle) -> FinishedHandle:
+    if handle.released:
+        raise SerializationError(
+            f"the result of task {handle.id!r} was released (handle.release()) before a "
+            "task that takes it as an argument started"
+        )
     result = handle.get_result()
     error = result.error
     if error is not None:

@@ -2,11 +2,13 @@
 
 A worker is a fresh interpreter started by `pyworkflowy.process._pool`; it talks to its
 parent over two pipes, one call at a time. Frames: a call is ``REQUEST`` (the lengths of
-the meta, function and call parts) followed by those parts; a reply is ``REPLY`` (kind and
-length) followed by a pickle: the value (``OK``) or ``(exception, traceback text)``
-(``ERROR``); before the reply, a body may send ``PROGRESS`` frames of ``(done, total,
-message)``. The parent kills a worker to stop its task; a worker whose pipe reaches EOF
-(the parent closed it or died) exits.
+the meta, function and call parts, and the number of out-of-band buffers), the buffers'
+lengths (``!Q`` each), then the meta, function and call parts and the buffers (the
+protocol 5 buffers the call's pickle refers to: numpy arrays travel so, uncopied). A reply
+is ``REPLY`` (kind and length) followed by a pickle: the value (``OK``) or ``(exception,
+traceback text)`` (``ERROR``); before the reply, a body may send ``PROGRESS`` frames of
+``(done, total, message)``. The parent kills a worker to stop its task; a worker whose pipe
+reaches EOF (the parent closed it or died) exits.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pyworkflowy.events import Progress
 
 __all__ = ["ERROR", "OK", "PROGRESS", "REPLY", "REQUEST", "main", "resolve_task_fn"]
 
-REQUEST = struct.Struct("!QQQ")
+REQUEST = struct.Struct("!QQQQ")
 REPLY = struct.Struct("!BQ")
 OK, ERROR, PROGRESS = 0, 1, 2
 _PROTOCOL = 5
@@ -92,28 +94,38 @@ def main(rfd: int, wfd: int) -> None:
         head = read(REQUEST.size)
         if len(head) < REQUEST.size:
             return  # EOF: the parent is done with this worker
-        meta_len, fn_len, call_len = REQUEST.unpack(head)
+        meta_len, fn_len, call_len, count = REQUEST.unpack(head)
+        sizes = struct.unpack(f"!{count}Q", read(8 * count)) if count else ()
         meta = read(meta_len)
         fn_bytes = read(fn_len) if fn_len else b""
         call = read(call_len)
         if len(call) < call_len:
             return
-        kind, body = run_call(meta, fn_bytes, call, wfd)
+        buffers = []
+        for size in sizes:
+            buffer = bytearray(size)  # writable: a numpy array loaded on it is writable too
+            if reader.readinto(buffer) < size:  # type: ignore[attr-defined]
+                return
+            buffers.append(buffer)
+        kind, body = run_call(meta, fn_bytes, call, wfd, buffers)
+        del buffers
         try:
             _write_all(wfd, REPLY.pack(kind, len(body)), body)
         except OSError:
             return  # the parent went away
 
 
-def run_call(meta: bytes, fn_bytes: bytes, call: bytes, wfd: int = -1) -> tuple[int, bytes]:
+def run_call(
+    meta: bytes, fn_bytes: bytes, call: bytes, wfd: int = -1, buffers: list[bytearray] | None = None
+) -> tuple[int, bytes]:
     """Load and run one call; returns the reply kind and body."""
     task_id, name, attempt = pickle.loads(meta)
     try:
         if fn_bytes:
             fn = pickle.loads(fn_bytes)
-            args, kwargs = pickle.loads(call)
+            args, kwargs = pickle.loads(call, buffers=buffers)
         else:
-            fn, args, kwargs = pickle.loads(call)
+            fn, args, kwargs = pickle.loads(call, buffers=buffers)
     except BaseException as exc:
         from ._errors import SerializationError
 
