@@ -108,3 +108,47 @@ def test_a_released_upstream_result_cannot_travel() -> None:
         runner.run()
     with pytest.raises(SerializationError, match="was released"):
         downstream.result()
+
+
+class Shared:
+    """A read-only buffer owner (like a numpy array with ``writeable=False``)."""
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return Shared, (pickle.PickleBuffer(self.data),)
+
+
+@task(backend="process")
+def inspect_buffer(shared: Shared) -> tuple[str, bool, int, int]:
+    data = shared.data
+    owner = data.obj if isinstance(data, memoryview) else data
+    return type(data).__name__, memoryview(data).readonly, id(owner), len(data)
+
+
+def test_a_read_only_buffer_goes_to_each_worker_once() -> None:
+    import mmap
+
+    region = mmap.mmap(-1, SIZE, access=mmap.ACCESS_READ)  # read-only, weakly referenceable
+    shared = Shared(region)
+    with TaskRunner(max_workers=1) as runner:
+        handles = [runner.submit(inspect_buffer, shared) for _ in range(5)]
+        runner.run()
+    seen = [h.result() for h in handles]
+    # Every task loaded the same read-only copy in the worker: it was sent once.
+    assert {(kind, readonly, size) for kind, readonly, _, size in seen} == {
+        ("memoryview", True, SIZE)
+    }
+    assert len({owner for _, _, owner, _ in seen}) == 1
+
+
+def test_a_writable_buffer_travels_whole_every_time() -> None:
+    data = bytearray(SIZE)
+    with TaskRunner(max_workers=1) as runner:
+        first = runner.submit(checksum, Frame(data), 0)
+        runner.run()
+        data[0] = 7  # changed in place between the two tasks: the second must see it
+        second = runner.submit(checksum, Frame(data), 0)
+        runner.run()
+    assert second.result() - first.result() == 7

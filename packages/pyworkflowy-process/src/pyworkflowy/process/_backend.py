@@ -32,6 +32,13 @@ if TYPE_CHECKING:
 __all__ = ["ProcessBackend"]
 
 _EXIT_GRACE = 0.5  # seconds a worker whose reply pipe ended may take to exit
+SHARE_MIN = 1 << 20  # bytes: a smaller read-only buffer is simply sent again
+SHARE_LIMIT = 512 << 20  # bytes of shared buffers each worker keeps at most
+_EMPTY = memoryview(b"")
+
+
+def _dead() -> None:
+    return None
 
 
 class ProcessBackend(Backend):
@@ -58,6 +65,9 @@ class ProcessBackend(Backend):
         self._idle: list[Worker] = []
         self._dying: list[Worker] = []  # killed, waiting to be reaped
         self._unreaped: set[Worker] = set()
+        self._tokens: dict[int, int] = {}  # id() of a read-only buffer's owner -> token
+        self._owners: dict[int, weakref.ref[Any]] = {}  # token -> the owner, weakly
+        self._next_token = 0
         self._finalizer = weakref.finalize(self, _kill_all, self._unreaped)
 
     # -- the backend contract ----------------------------------------------------------
@@ -159,10 +169,13 @@ class ProcessBackend(Backend):
         handle = attempt.handle
         fn_bytes, call, buffers = encoded
         meta = pickle.dumps((handle.id, handle.name, attempt.number))
-        head = REQUEST.pack(len(meta), len(fn_bytes), len(call), len(buffers))
-        sizes = struct.pack(f"!{len(buffers)}Q", *map(len, buffers))
+        tokens, sent, evicted = self._share(worker, buffers)
+        head = REQUEST.pack(len(meta), len(fn_bytes), len(call), len(buffers), len(evicted))
+        n = len(buffers)
+        table = struct.pack(f"!{n}Q{n}q{len(evicted)}Q", *(len(b) for b in sent), *tokens, *evicted)
         # The frame goes from these views; the rest of it waits in the worker's outbuf.
-        if not worker.send([head, sizes, meta, fn_bytes, call, *buffers]):
+        if not worker.send([head, table, meta, fn_bytes, call, *sent]):
+            worker.shared.clear()
             return False
         worker.job = attempt
         attempt.state = worker
@@ -171,6 +184,67 @@ class ProcessBackend(Backend):
             assert loop is not None
             loop.add_writer(worker.wfd, self._on_writable, worker)
         return True
+
+    def _share(
+        self, worker: Worker, buffers: list[memoryview]
+    ) -> tuple[list[int], list[memoryview], list[int]]:
+        """Which buffers go whole and which the worker already has.
+
+        A read-only buffer of at least `SHARE_MIN` bytes whose owner (a numpy array with
+        ``writeable=False``, a read-only mmap, ...) can be weakly referenced cannot change
+        while it lives, so each worker gets it once and keeps it: its token is ``t`` when
+        sent (the worker stores it), ``-t`` when the worker has it. A writable buffer always
+        travels whole (token 0): it may have changed since. Each worker keeps at most
+        `SHARE_LIMIT` bytes, least recently used evicted; a token whose owner has died is
+        evicted too. Returns the tokens, the buffers to write, and the evicted tokens.
+        """
+        tokens: list[int] = []
+        sent: list[memoryview] = []
+        held, evicted = worker.shared, []
+        for token in [t for t in held if self._owners.get(t, _dead)() is None]:
+            del held[token]
+            evicted.append(token)
+            self._owners.pop(token, None)
+        for buffer in buffers:
+            owner = buffer.obj
+            token = 0
+            if buffer.readonly and buffer.nbytes >= SHARE_MIN:
+                token = self._token_of(owner)
+            if token and token in held:
+                held[token] = held.pop(token)  # most recently used
+                tokens.append(-token)
+                sent.append(_EMPTY)
+                continue
+            if token:
+                while held and sum(held.values()) + buffer.nbytes > SHARE_LIMIT:
+                    oldest = next(iter(held))
+                    del held[oldest]
+                    evicted.append(oldest)
+                if buffer.nbytes <= SHARE_LIMIT:
+                    held[token] = buffer.nbytes
+                else:
+                    token = 0
+            tokens.append(token)
+            sent.append(buffer)
+        return tokens, sent, evicted
+
+    def _token_of(self, owner: Any) -> int:
+        """The token of a buffer owner, new for an object not seen alive before; 0 if it
+        cannot be weakly referenced."""
+        known = self._tokens.get(id(owner))
+        if known is not None and self._owners.get(known, _dead)() is owner:
+            return known
+        try:
+            ref = weakref.ref(owner)
+        except TypeError:
+            return 0
+        self._next_token += 1
+        token = self._next_token
+        self._tokens[id(owner)] = token
+        self._owners[token] = ref
+        if len(self._tokens) > 4 * len(self._owners) + 64:  # ids of dead owners: drop them
+            self._tokens = {k: t for k, t in self._tokens.items() if t in self._owners}
+        return token
 
     def _release(self, worker: Worker) -> None:
         """``worker`` has finished its attempt: it waits for the next one."""

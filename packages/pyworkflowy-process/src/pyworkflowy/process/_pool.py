@@ -50,6 +50,7 @@ class Worker:
         "pidfd",
         "proc",
         "rfd",
+        "shared",
         "wfd",
     )
 
@@ -92,6 +93,9 @@ class Worker:
         self.inbuf = bytearray()
         self.outbuf: list[Any] | None = None  # bytes and views not written yet
         self.exited = False
+        #: tokens of the read-only buffers this worker keeps (`ProcessBackend._share`), with
+        #: their sizes, least recently used first
+        self.shared: dict[int, int] = {}
 
     def send(self, chunks: list[Any]) -> bool:
         """Write a frame without blocking; the rest waits in ``outbuf`` for ``flush``.

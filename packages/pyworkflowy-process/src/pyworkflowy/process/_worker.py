@@ -2,9 +2,12 @@
 
 A worker is a fresh interpreter started by `pyworkflowy.process._pool`; it talks to its
 parent over two pipes, one call at a time. Frames: a call is ``REQUEST`` (the lengths of
-the meta, function and call parts, and the number of out-of-band buffers), the buffers'
-lengths (``!Q`` each), then the meta, function and call parts and the buffers (the
-protocol 5 buffers the call's pickle refers to: numpy arrays travel so, uncopied). A reply
+the meta, function and call parts, the number of out-of-band buffers and of evicted
+tokens), the buffers' lengths (``!Q`` each) and tokens (``!q`` each), the evicted tokens
+(``!Q`` each), then the meta, function and call parts and the buffers (the protocol 5
+buffers the call's pickle refers to: numpy arrays travel so, uncopied). A buffer's token
+is 0 for one used once, ``t`` for a read-only one the worker keeps as ``t``, and ``-t`` for
+one it already keeps (nothing is sent). A reply
 is ``REPLY`` (kind and length) followed by a pickle: the value (``OK``) or ``(exception,
 traceback text)`` (``ERROR``); before the reply, a body may send ``PROGRESS`` frames of
 ``(done, total, message)``. The parent kills a worker to stop its task; a worker whose pipe
@@ -30,7 +33,7 @@ from pyworkflowy.events import Progress
 
 __all__ = ["ERROR", "OK", "PROGRESS", "REPLY", "REQUEST", "main", "resolve_task_fn"]
 
-REQUEST = struct.Struct("!QQQQ")
+REQUEST = struct.Struct("!QQQQQ")
 REPLY = struct.Struct("!BQ")
 OK, ERROR, PROGRESS = 0, 1, 2
 _PROTOCOL = 5
@@ -90,23 +93,33 @@ def main(rfd: int, wfd: int) -> None:
             reconfigure(line_buffering=True)
     reader = open(rfd, "rb", buffering=1 << 16)  # noqa: SIM115 - lives as long as the worker
     read = reader.read
+    shared: dict[int, memoryview] = {}  # read-only buffers kept for later calls, by token
     while True:
         head = read(REQUEST.size)
         if len(head) < REQUEST.size:
             return  # EOF: the parent is done with this worker
-        meta_len, fn_len, call_len, count = REQUEST.unpack(head)
-        sizes = struct.unpack(f"!{count}Q", read(8 * count)) if count else ()
+        meta_len, fn_len, call_len, count, dropped = REQUEST.unpack(head)
+        table = struct.unpack(f"!{count}Q{count}q{dropped}Q", read(16 * count + 8 * dropped))
+        for token in table[2 * count :]:
+            shared.pop(token, None)
         meta = read(meta_len)
         fn_bytes = read(fn_len) if fn_len else b""
         call = read(call_len)
         if len(call) < call_len:
             return
-        buffers = []
-        for size in sizes:
+        buffers: list[Any] = []
+        for size, token in zip(table[:count], table[count : 2 * count], strict=True):
+            if token < 0:
+                buffers.append(shared[-token])
+                continue
             buffer = bytearray(size)  # writable: a numpy array loaded on it is writable too
             if reader.readinto(buffer) < size:  # type: ignore[attr-defined]
                 return
-            buffers.append(buffer)
+            if token:  # read-only in the parent, and here: every task shares this copy
+                shared[token] = memoryview(buffer).toreadonly()
+                buffers.append(shared[token])
+            else:
+                buffers.append(buffer)
         kind, body = run_call(meta, fn_bytes, call, wfd, buffers)
         del buffers
         try:
@@ -116,7 +129,7 @@ def main(rfd: int, wfd: int) -> None:
 
 
 def run_call(
-    meta: bytes, fn_bytes: bytes, call: bytes, wfd: int = -1, buffers: list[bytearray] | None = None
+    meta: bytes, fn_bytes: bytes, call: bytes, wfd: int = -1, buffers: list[Any] | None = None
 ) -> tuple[int, bytes]:
     """Load and run one call; returns the reply kind and body."""
     task_id, name, attempt = pickle.loads(meta)
