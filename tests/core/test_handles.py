@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pyworkflowy import (
     DependencyFailedError,
+    Task,
     TaskCancelledError,
     TaskHandle,
     TaskResult,
@@ -78,7 +79,7 @@ def test_key_equal_to_an_automatic_id_raises_value_error() -> None:
 def test_handle_ids_are_the_same_in_every_runner_for_the_same_submission_order(
     names: list[str],
 ) -> None:
-    tasks = {"double": double, "other": other}
+    tasks: dict[str, Task[..., Any]] = {"double": double, "other": other}
 
     def ids() -> list[str]:
         with TaskRunner():

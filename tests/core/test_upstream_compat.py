@@ -209,9 +209,9 @@ def test_wait_says_false_when_the_timeout_passes_first() -> None:
 def test_submit_reads_upstream_args_and_payload_with_a_deprecation_warning() -> None:
     with TaskRunner() as runner:
         with pytest.deprecated_call(match=r"submit\(task, args=, payload=\)"):
-            handle = runner.submit(add, args=(1,), payload={"b": 2})
+            handle = runner.submit(add, args=(1,), payload={"b": 2})  # type: ignore[call-overload]
         with pytest.deprecated_call():
-            other = add.submit(payload={"a": 3, "b": 4}, source="cron")
+            other = add.submit(payload={"a": 3, "b": 4}, source="cron")  # type: ignore[call-overload]
         runner.run()
     assert handle.result() == 3
     assert other.result() == 7
@@ -236,23 +236,23 @@ def test_a_function_with_its_own_payload_parameter_gets_it_as_an_argument() -> N
 
 def test_positional_arguments_and_args_keyword_together_are_refused() -> None:
     with TaskRunner() as runner, pytest.raises(TypeError, match="not both"):
-        runner.submit(add, 1, args=(2,))
+        runner.submit(add, 1, args=(2,))  # type: ignore[call-overload]
     assert runner.handles() == []
 
 
 def test_a_dedup_key_returns_the_unfinished_handle_of_the_same_task() -> None:
     with TaskRunner() as runner, warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        first = runner.submit(add, args=(1, 2), dedup_key="job-1")
-        again = runner.submit(add, args=(5, 5), dedup_key="job-1")
-        other = runner.submit(add, args=(5, 5), dedup_key="job-2")
+        first = runner.submit(add, args=(1, 2), dedup_key="job-1")  # type: ignore[call-overload]
+        again = runner.submit(add, args=(5, 5), dedup_key="job-1")  # type: ignore[call-overload]
+        other = runner.submit(add, args=(5, 5), dedup_key="job-2")  # type: ignore[call-overload]
         assert again is first
         assert other is not first
         assert runner.has_active(add.name, "job-1")
         assert runner.find_active(add.name, "job-1") is first
         runner.run()
         assert not runner.has_active(add.name, "job-1")  # finished: a new one may start
-        later = runner.submit(add, args=(5, 5), dedup_key="job-1")
+        later = runner.submit(add, args=(5, 5), dedup_key="job-1")  # type: ignore[call-overload]
         assert later is not first
         runner.run()
     assert (first.result(), later.result()) == (3, 10)

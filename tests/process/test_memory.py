@@ -95,7 +95,7 @@ def test_an_argument_that_cannot_travel_still_fails_at_submit() -> None:
 
     with TaskRunner(backend="process") as runner:
         with pytest.raises(SerializationError, match="argument 0"):
-            runner.submit(len, threading.Lock())
+            runner.submit(len, threading.Lock())  # type: ignore[call-overload]
         assert runner.handles() == []
 
 

@@ -27,7 +27,7 @@ from ._handle import TaskHandle
 from ._optional import install_hint_finder, missing
 from ._options import TaskOptions
 from ._runner import TaskRunner
-from ._task import Task, TaskBase, task
+from ._task import AsyncTask, Task, TaskBase, task
 from ._types import (
     Backend,
     Backoff,
@@ -42,6 +42,7 @@ from ._types import (
 __version__ = "0.2.0"
 
 __all__ = [
+    "AsyncTask",
     "Backend",
     "Backoff",
     "CheckpointError",

@@ -124,11 +124,26 @@ class Engine(Observers, BodyRequests, Cancellation, Registry):
 
     def deps_done(self, h: TaskHandle) -> None:
         """All dependencies have finished: queue the handle, or end it per its policy."""
-        outcome = blocked_outcome(h)
+        if h._x is None:
+            self.make_ready(h)
+            return
+        outcome = self.unblocked(h)
         if outcome is not None:
             self.finish(h, *outcome)
-        else:
-            self.make_ready(h)
+
+    def unblocked(self, h: TaskHandle) -> tuple[TaskStatus, Any, BaseException] | None:
+        """`deps_done` for a handle with extra state: the outcome that ends it, or ``None``
+        once it is queued (or, a map that has just expanded, waits for its items)."""
+        outcome = blocked_outcome(h)
+        if outcome is not None:
+            return outcome
+        x = h._x
+        if x is not None and x.inputs is not None:
+            from ._outputs import inputs_met
+
+            return inputs_met(self, h, x.inputs)
+        self.make_ready(h)
+        return None
 
     def make_ready(self, h: TaskHandle) -> None:
         """Its dependencies are done: start it now if its lane has room, else queue it."""
@@ -400,10 +415,11 @@ class Engine(Observers, BodyRequests, Cancellation, Registry):
                             d._blocker = h
                         d._pending -= 1
                         if d._pending == 0 and d._status is PENDING:
-                            outcome = None if d._x is None else blocked_outcome(d)
-                            if outcome is None:
+                            if d._x is None:
                                 self.make_ready(d)
-                            else:  # it ends too: on the stack, not by recursion
+                                continue
+                            outcome = self.unblocked(d)
+                            if outcome is not None:  # it ends too: on the stack, not recursion
                                 if stack is None:
                                     stack = []
                                 stack.append((d, *outcome))

@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._context import _current_task
 from ._errors import TaskCancelledError
+from ._extra import Extra as _Extra
+from ._outputs import OutputAttribute as _OutputAttribute
 from ._registry import RELEASED as _RELEASED
 from ._types import TERMINAL as _TERMINAL
 from ._types import Progress, TaskContext, TaskResult, TaskStatus
@@ -21,47 +23,14 @@ if TYPE_CHECKING:
 
 __all__ = ["TaskHandle"]
 
+R = TypeVar("R")
+
 _PENDING = TaskStatus.PENDING
 _COMPLETED = TaskStatus.COMPLETED
 _flag_lock = threading.Lock()  # guards _Extra creation, waiters and the cancel flag
 
 
-class _Extra:
-    """The rarely needed state of a handle, allocated on first use.
-
-    Kept apart so that the million-handle case stays small: every slot of `TaskHandle`
-    is memory, and work for the garbage collector on each full collection.
-    """
-
-    __slots__ = (
-        "began",
-        "blocker",
-        "cancel_event",
-        "cancel_requested",
-        "fingerprint",
-        "payload",
-        "progress",
-        "progress_due",
-        "seceded",
-        "timer",
-        "waiters",
-    )
-
-    def __init__(self) -> None:
-        self.began: float | None = None  # time.monotonic() when the timed attempt's body began
-        self.blocker: TaskHandle | None = None  # the first dependency that did not complete
-        self.cancel_event: threading.Event | None = None
-        self.cancel_requested = False
-        self.fingerprint: str | None = None  # of the arguments, when checkpointing
-        self.payload: Any = None  # what the backend's prepare() returned
-        self.progress: Progress | None = None  # the body's last report_progress
-        self.progress_due = False  # a TaskProgress event is on its way to the loop thread
-        self.seceded = False  # the running body waits on another handle: slot given back
-        self.timer: Any = None  # timeout or backoff timer
-        self.waiters: list[Any] | None = None  # threads and futures waiting for the outcome
-
-
-class TaskHandle:
+class TaskHandle(Generic[R]):
     """A submitted task: its status, attempts and, once done, its value or error.
 
     Handles are awaitable (``await handle``) and thread-safe to wait on
@@ -173,6 +142,14 @@ class TaskHandle:
         lookup = self._lane.engine.lookup
         return tuple(h for h in map(lookup, ids) if h is not None)
 
+    output = _OutputAttribute()
+    """A reference to this handle's value, to pass as an argument of another task.
+
+    ``runner.submit(f, h.output)`` (also inside lists, tuples and dict values) makes the
+    new task depend on ``h`` and gives its body ``h``'s value; ``task.map(h.output)`` runs
+    one task per item of it. A handle passed as itself stays a handle.
+    """
+
     @property
     def depends_on(self) -> tuple[TaskHandle, ...]:
         """The same as `deps` (upstream pyworkflowy 0.x's name)."""
@@ -265,7 +242,7 @@ class TaskHandle:
         """True once the status is terminal (completed, failed, cancelled or skipped)."""
         return self._status in _TERMINAL
 
-    def get_result(self, timeout: float | None = None) -> TaskResult:
+    def get_result(self, timeout: float | None = None) -> TaskResult[R]:
         """A `TaskResult` snapshot of this handle; never raises a task's failure.
 
         With ``timeout``, it first waits up to that many seconds for the handle to end
@@ -284,7 +261,7 @@ class TaskHandle:
             self._finished_at,
         )
 
-    def result(self, timeout: float | None = None) -> Any:
+    def result(self, timeout: float | None = None) -> R:
         """The return value; raises the task's failure. Waits up to ``timeout`` seconds.
 
         Raises `TimeoutError` if the handle is not done in time.
@@ -298,7 +275,7 @@ class TaskHandle:
                     f"the result of task {self.id!r} was released (handle.release()); keep "
                     "the value yourself, or do not release a result that is still needed"
                 )
-            return value
+            return value  # type: ignore[no-any-return]
         raise self._failure()
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
@@ -312,7 +289,7 @@ class TaskHandle:
             return self._error
         return TaskCancelledError(f"task {self.id!r} was {self._status}")
 
-    def __await__(self) -> Generator[Any, None, Any]:
+    def __await__(self) -> Generator[Any, None, R]:
         if self._status not in _TERMINAL:
             import asyncio
 

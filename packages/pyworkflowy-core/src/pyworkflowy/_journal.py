@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ._checkpoint import RECORD_KEYS, Checkpointer, Record, RecordBatch, RecordColumns
 from ._errors import CheckpointError
 from ._handle import TaskHandle
+from ._outputs import Output
 from ._types import TaskStatus
 
 if TYPE_CHECKING:
@@ -66,6 +67,8 @@ def _by_id(value: Any) -> Any:
     """``value`` with every `TaskHandle` in it (nested in lists, tuples, dicts) as its id."""
     if isinstance(value, TaskHandle):
         return {"<task handle>": value.id}
+    if isinstance(value, Output):  # its value is recorded on the upstream
+        return {"<task output>": value.handle.id}
     if isinstance(value, (list, tuple)):
         items = [_by_id(item) for item in value]
         if any(new is not old for new, old in zip(items, value, strict=True)):

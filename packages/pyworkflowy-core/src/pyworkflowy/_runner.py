@@ -1,16 +1,17 @@
-"""`TaskRunner`: the public face over the engine (`_engine`), submission (`_submit`),
-the graph (`_graph`), lanes (`_lanes`) and the loop and serving (`_serve`)."""
+"""`TaskRunner`: the public face over the engine (`_engine`), submission (`_submit`,
+`_building`), the graph (`_graph`), lanes (`_lanes`) and the loop and serving (`_serve`)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ._building import GraphBuilding
 from ._checkpoint import Checkpointer
 from ._context import _current_runner
 from ._engine import Engine
-from ._submit import UPSTREAM_SUBMIT, Submitter, as_deps, gc_paused
+from ._submit import Submitter, gc_paused
 from ._task import Task
 from ._types import ON_TASK_ERROR, TERMINAL, TaskResult
 from ._validate import check_backends, check_choice, check_int, check_seconds, check_workers
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["TaskRunner"]
 
 
-class TaskRunner:
+class TaskRunner(GraphBuilding):
     """Runs submitted tasks in dependency order on asyncio, thread, process or your backends.
 
     ``run()`` runs on this runner's own event loop (one for its whole life); ``arun()``
@@ -142,89 +143,6 @@ class TaskRunner:
         engine = self._engine
         engine.subscribe(callback)
         return lambda: engine.unsubscribe(callback)
-
-    # -- building the graph ----------------------------------------------------------------
-    def submit(
-        self,
-        fn_or_task: Task | Callable[..., Any],
-        /,
-        *args: Any,
-        depends_on: Iterable[TaskHandle] | TaskHandle | None = (),
-        key: str | None = None,
-        **kwargs: Any,
-    ) -> TaskHandle:
-        """Add a task (or a plain callable) to the graph and return its handle.
-
-        It starts once every handle in ``depends_on`` (one handle, or an iterable of them)
-        has finished; ``key`` fixes the handle id (default ``"{task name}#{n}"``), which is
-        what resume matches on.
-        """
-        self._check_open()
-        submitter = self._submitter
-        task = fn_or_task if isinstance(fn_or_task, Task) else submitter.plain_task(fn_or_task)
-        deps = depends_on if depends_on.__class__ is tuple else as_deps(depends_on)
-        add = submitter.add
-        if kwargs and not UPSTREAM_SUBMIT.isdisjoint(kwargs):  # 0.4's args=, payload=, ...
-            add, args, kwargs = submitter.upstream(task, args, kwargs)
-        if self._engine.loop is not None and not self._engine.on_loop_thread():
-            return self._driver.call_on_loop(add, task, args, kwargs, deps, key)
-        return add(task, args, kwargs, deps, key)
-
-    def map(
-        self,
-        fn_or_task: Task | Callable[..., Any],
-        /,
-        *iterables: Iterable[Any],
-        depends_on: Iterable[TaskHandle] | TaskHandle | None = (),
-    ) -> list[TaskHandle]:
-        """Submit one task per item, like the builtin ``map``; returns the handles in order.
-
-        ``runner.map(f, xs, ys)`` submits ``f(x, y)`` for each pair; every handle waits for
-        ``depends_on``. The faster way to submit many tasks: the cyclic garbage collector is
-        paused while the batch is built (a million handles would otherwise be rescanned by
-        every full collection). If an item is refused, the handles before it stay submitted.
-        """
-        if not iterables:
-            raise TypeError("map() needs at least one iterable of arguments")
-        self._check_open()
-        submitter = self._submitter
-        task = submitter.plain_task(fn_or_task)
-        deps, items = as_deps(depends_on), zip(*iterables, strict=False)
-        if self._engine.loop is not None and not self._engine.on_loop_thread():
-            return self._driver.call_on_loop(submitter.add_many, task, items, deps)
-        return submitter.add_many(task, items, deps)
-
-    def add_dependency(self, handle: TaskHandle, *depends_on: TaskHandle) -> None:
-        """Make a not-yet-started ``handle`` also wait for ``depends_on``.
-
-        Raises `CycleError` if an edge would close a cycle (nothing is changed then).
-        """
-        if self._engine.loop is not None and not self._engine.on_loop_thread():
-            self._driver.call_on_loop(self._submitter.add_dependency, handle, depends_on)
-        else:
-            self._submitter.add_dependency(handle, depends_on)
-
-    def forget(self, *handles: TaskHandle) -> None:
-        """Drop finished handles from this runner's registry (`handles`, run() results).
-
-        The handle objects stay valid for whoever holds them, and their ids may be used
-        again; unfinished ones are kept. A serving runner lets finished handles go by
-        itself; after ``run()`` the runner keeps them all until forgotten.
-        """
-        engine = self._engine
-        if engine.loop is not None and not engine.on_loop_thread():
-            engine.loop.call_soon_threadsafe(self.forget, *handles)
-            return
-        for handle in handles:
-            self._submitter.check_own(handle, "forget")
-            if handle._status not in TERMINAL:
-                continue
-            if engine.handles.get(handle.id) is handle:
-                del engine.handles[handle.id]
-                if engine.journal is not None:
-                    engine.journal.repeats = True  # its id may be submitted and finish again
-            else:
-                engine.drop_ended(handle)
 
     # -- running ---------------------------------------------------------------------------
     def run(self) -> dict[str, TaskResult]:

@@ -13,6 +13,7 @@ from ._errors import CycleError
 from ._graph import link, path_between
 from ._handle import TaskHandle
 from ._lanes import Lane, make_backend
+from ._outputs import Inputs, Output, find_refs, gather
 from ._task import Task
 
 if TYPE_CHECKING:
@@ -124,8 +125,15 @@ class Submitter:
         kwargs: dict[str, Any],
         deps: tuple[TaskHandle, ...],
         key: str | None,
+        mapped: Task | None = None,
     ) -> TaskHandle:
         engine = self.engine
+        inputs = None
+        if Output.seen and (args or kwargs):  # outputs as arguments: extra dependencies
+            refs = find_refs(args, kwargs)
+            if refs is not None:
+                inputs = Inputs(args, kwargs, tuple(refs), mapped)
+                deps = (*deps, *[r for r in refs if not any(r is d for d in deps)])
         name = task.name
         n = -1
         if key is None:
@@ -151,7 +159,10 @@ class Submitter:
         record = None
         if journal is not None and (args or kwargs or journal.resumed):
             record = journal.on_submit(handle)
-        if lane.prepares and record is None:
+        if inputs is not None:
+            if record is None:  # checked by the backend once the values are put in
+                handle._extra().inputs = inputs
+        elif lane.prepares and record is None:
             handle._extra().payload = lane.backend.prepare(handle)
         engine.handles[handle_id] = handle
         if n >= 0:
@@ -209,6 +220,15 @@ class Submitter:
         with gc_paused():
             add = self.add
             return [add(task, args, NO_KWARGS, deps, None) for args in arg_tuples]
+
+    def add_map(
+        self, task: Task, iterables: tuple[Any, ...], deps: tuple[TaskHandle, ...]
+    ) -> TaskHandle:
+        """A map over outputs: one handle, expanded into one task per item once they are
+        done (`pyworkflowy._outputs`), whose value is the list of their values."""
+        options = task.options
+        collect = Task(gather, name=task.name, on_dep_failure=options.on_dep_failure)
+        return self.add(collect, iterables, NO_KWARGS, deps, None, task)
 
     def add_dependency(self, handle: TaskHandle, depends_on: tuple[TaskHandle, ...]) -> None:
         self.check_own(handle, "add_dependency")

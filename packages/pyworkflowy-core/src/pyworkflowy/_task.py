@@ -3,17 +3,34 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, Unpack, cast, overload
+from collections.abc import Callable, Coroutine, Iterable
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Generic,
+    ParamSpec,
+    TypeAlias,
+    TypedDict,
+    TypeVar,
+    Unpack,
+    cast,
+    overload,
+)
 
 from ._context import get_current_runner
 from ._options import OPTION_NAMES, UPSTREAM_TRIGGERS, TaskOptions, take_pool, take_triggers
 
 if TYPE_CHECKING:
     from ._handle import TaskHandle
+    from ._outputs import OutputList
     from ._runner import TaskRunner
 
-__all__ = ["Task", "TaskBase", "TaskOptionArgs", "task"]
+__all__ = ["AsyncTask", "Task", "TaskBase", "TaskOptionArgs", "task"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+Deps: TypeAlias = "Iterable[TaskHandle[Any]] | TaskHandle[Any] | None"
 
 _CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect (import time)
 
@@ -60,11 +77,15 @@ def derive_name(fn: Callable[..., Any]) -> str:
     return f"{module}.{qualname}"
 
 
-class Task:
+class Task(Generic[P, R]):
     """A callable plus its `TaskOptions`. Call it directly, or `submit` it to a runner.
 
     The options read on every attempt (``backend``, ``timeout``) are kept as attributes
     too; every option is also readable as ``task.<option>``.
+
+    Generic in the function's parameters ``P`` and its result ``R`` (an ``async def``'s
+    awaited result): ``submit`` is checked against ``P`` and gives a ``TaskHandle[R]``.
+    An ``async def`` makes an `AsyncTask`, whose direct call returns the coroutine.
     """
 
     __slots__ = (
@@ -77,6 +98,17 @@ class Task:
         "options",
         "timeout",
     )
+
+    @overload
+    def __new__(
+        cls, fn: Callable[P, Coroutine[Any, Any, R]], **options: Unpack[TaskOptionArgs]
+    ) -> AsyncTask[P, R]: ...
+    @overload
+    def __new__(cls, fn: Callable[P, R], **options: Unpack[TaskOptionArgs]) -> Task[P, R]: ...
+    def __new__(cls, fn: Callable[..., Any], **options: Any) -> Any:
+        if cls is Task and callable(fn) and is_async_callable(fn):
+            cls = AsyncTask
+        return object.__new__(cls)
 
     def __init__(self, fn: Callable[..., Any], **options: Unpack[TaskOptionArgs]) -> None:
         if not callable(fn):
@@ -121,28 +153,74 @@ class Task:
         """Seconds to wait after failed attempt number ``attempt`` (1-based), capped."""
         return self.options.backoff_delay(attempt)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Call the function directly, bypassing any runner."""
         return self.fn(*args, **kwargs)
 
+    # Type checkers check the arguments against ``P`` (Python's ParamSpec allows no other
+    # keyword beside them: with ``depends_on``, ``key`` or ``runner`` they are not checked).
+    @overload
+    def submit(self, *args: P.args, **kwargs: P.kwargs) -> TaskHandle[R]: ...
+    @overload
+    def submit(
+        self,
+        *args: Any,
+        depends_on: Deps,
+        key: str | None = None,
+        runner: TaskRunner | None = None,
+        **kwargs: Any,
+    ) -> TaskHandle[R]: ...
+    @overload
+    def submit(
+        self, *args: Any, key: str | None, runner: TaskRunner | None = None, **kwargs: Any
+    ) -> TaskHandle[R]: ...
+    @overload
+    def submit(self, *args: Any, runner: TaskRunner | None, **kwargs: Any) -> TaskHandle[R]: ...
     def submit(
         self,
         *args: Any,
         runner: TaskRunner | None = None,
-        depends_on: Iterable[TaskHandle] | TaskHandle | None = (),
+        depends_on: Iterable[TaskHandle[Any]] | TaskHandle[Any] | None = (),
         key: str | None = None,
         **kwargs: Any,
-    ) -> TaskHandle:
+    ) -> TaskHandle[R]:
         """Enqueue on ``runner`` or on the runner of the enclosing ``with TaskRunner()``."""
         return self._runner(runner).submit(self, *args, depends_on=depends_on, key=key, **kwargs)
 
+    @overload
+    def map(
+        self,
+        first: OutputList[Any],
+        /,
+        *iterables: Iterable[Any],
+        runner: TaskRunner | None = None,
+        depends_on: Deps = (),
+    ) -> TaskHandle[list[R]]: ...
+    @overload
+    def map(
+        self,
+        first: Iterable[Any],
+        second: OutputList[Any],
+        /,
+        *iterables: Iterable[Any],
+        runner: TaskRunner | None = None,
+        depends_on: Deps = (),
+    ) -> TaskHandle[list[R]]: ...
+    @overload
+    def map(
+        self, *iterables: Iterable[Any], runner: TaskRunner | None = None, depends_on: Deps = ()
+    ) -> list[TaskHandle[R]]: ...
     def map(
         self,
         *iterables: Iterable[Any],
         runner: TaskRunner | None = None,
-        depends_on: Iterable[TaskHandle] | TaskHandle | None = (),
-    ) -> list[TaskHandle]:
-        """Submit one run per item of ``iterables`` (see `TaskRunner.map`)."""
+        depends_on: Iterable[TaskHandle[Any]] | TaskHandle[Any] | None = (),
+    ) -> Any:
+        """Submit one run per item of ``iterables`` (see `TaskRunner.map`).
+
+        Over ``h.output`` (an upstream's value): one handle, whose value is the list of
+        the results (see `TaskRunner.map`).
+        """
         return self._runner(runner).map(self, *iterables, depends_on=depends_on)
 
     def _runner(self, runner: TaskRunner | None) -> TaskRunner:
@@ -161,15 +239,42 @@ class Task:
         return f"<Task {self.name!r} backend={backend} retries={self.options.retries}>"
 
 
+class AsyncTask(Task[P, R]):
+    """The `Task` of an ``async def``: a direct call returns the coroutine; its handles
+    resolve to what the coroutine returns."""
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:
+
+        def __call__(  # type: ignore[override]
+            self, *args: P.args, **kwargs: P.kwargs
+        ) -> Coroutine[Any, Any, R]: ...
+
+
+class TaskDecorator:
+    """What ``@task(**options)`` returns: it makes the `Task` of the function it decorates."""
+
+    __slots__ = ("options",)
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+
+    @overload
+    def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> AsyncTask[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+    def __call__(self, fn: Callable[..., Any], /) -> Any:
+        return Task(fn, **self.options)
+
+
 @overload
-def task(fn: Callable[..., Any], /) -> Task: ...
+def task(fn: Callable[P, Coroutine[Any, Any, R]], /) -> AsyncTask[P, R]: ...
 @overload
-def task(
-    fn: None = None, /, **options: Unpack[TaskOptionArgs]
-) -> Callable[[Callable[..., Any]], Task]: ...
-def task(
-    fn: Callable[..., Any] | None = None, /, **options: Any
-) -> Task | Callable[[Callable[..., Any]], Task]:
+def task(fn: Callable[P, R], /) -> Task[P, R]: ...
+@overload
+def task(fn: None = None, /, **options: Unpack[TaskOptionArgs]) -> TaskDecorator: ...
+def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Turn a function into a `Task`; use bare (``@task``) or with options (``@task(retries=2)``).
 
     Options are validated here, at definition time, so a typo fails at import, not mid-run.
@@ -184,19 +289,20 @@ def task(
         raise TypeError(
             f"@task got unknown option(s) {sorted(unknown)}; known: {sorted(OPTION_NAMES)}"
         )
-
-    def decorate(f: Callable[..., Any]) -> Task:
-        return Task(f, **options)
-
-    return decorate
+    return TaskDecorator(options)
 
 
-class TaskBase:
+class TaskBase(Generic[P, R]):
     """Class form of a task: class attributes configure it, ``run`` is the body.
 
     Instantiating a subclass takes no arguments and returns a `Task`, the same type
     ``@task`` produces. Runtime values go to ``submit(*args, **kwargs)`` and on to ``run``.
     The class attributes are the `TaskOptions` fields (plus ``max_attempts``).
+
+    For type checkers, name ``run``'s parameters and result in the base:
+    ``class Fetch(TaskBase[[str], bytes])`` (then ``Fetch()`` is a ``Task[[str], bytes]``
+    and ``run`` is checked against them); a plain ``TaskBase`` subclass is a
+    ``Task[..., Any]``.
     """
 
     name: ClassVar[str | None] = None
@@ -215,7 +321,7 @@ class TaskBase:
         if cls.run is not TaskBase.run:
             cls._build(object.__new__(cls))  # validate the options at class definition
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> Task:  # type: ignore[misc]
+    def __new__(cls: type[TaskBase[P, R]], *args: Any, **kwargs: Any) -> Task[P, R]:  # type: ignore[misc]
         if args or kwargs:
             raise TypeError(
                 f"{cls.__qualname__}() takes no arguments: configure the task with class "
@@ -226,7 +332,7 @@ class TaskBase:
         return cls._build(object.__new__(cls))
 
     @classmethod
-    def _build(cls, instance: TaskBase) -> Task:
+    def _build(cls, instance: TaskBase[Any, Any]) -> Task[Any, Any]:
         options: dict[str, Any] = {option: getattr(cls, option) for option in OPTION_NAMES}
         options["name"] = cls.name or f"{cls.__module__}.{cls.__qualname__}"
         pool = getattr(cls, "pool", None)
@@ -238,6 +344,6 @@ class TaskBase:
                 options[name] = getattr(cls, name)
         return Task(instance.run, **options)
 
-    def run(self, *args: Any, **kwargs: Any) -> Any:
+    def run(self, *args: P.args, **kwargs: P.kwargs) -> R | Coroutine[Any, Any, R]:
         """The task body; ``def`` or ``async def``."""
         raise NotImplementedError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import threading
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -68,14 +68,17 @@ TERMINAL = frozenset(
 )
 
 
-class TaskResult(NamedTuple):
+_R = TypeVar("_R")
+
+
+class TaskResult(NamedTuple, Generic[_R]):
     """The outcome of one handle: an immutable snapshot that never raises."""
 
     name: str
     """The task's name."""
     status: TaskStatus
     """The handle's status when the snapshot was taken."""
-    value: Any = None
+    value: _R | None = None
     """The return value, if the task completed."""
     error: BaseException | None = None
     """The failure (or the cancellation or skip reason); ``None`` if it completed."""

@@ -1,0 +1,50 @@
+"""The rarely needed state of a handle (`Extra`), allocated on first use."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._handle import TaskHandle
+    from ._outputs import Inputs
+    from ._types import Progress
+
+__all__ = ["Extra"]
+
+
+class Extra:
+    """The rarely needed state of a handle, allocated on first use.
+
+    Kept apart so that the million-handle case stays small: every slot of `TaskHandle`
+    is memory, and work for the garbage collector on each full collection.
+    """
+
+    __slots__ = (
+        "began",
+        "blocker",
+        "cancel_event",
+        "cancel_requested",
+        "fingerprint",
+        "inputs",
+        "payload",
+        "progress",
+        "progress_due",
+        "seceded",
+        "timer",
+        "waiters",
+    )
+
+    def __init__(self) -> None:
+        self.began: float | None = None  # time.monotonic() when the timed attempt's body began
+        self.blocker: TaskHandle | None = None  # the first dependency that did not complete
+        self.cancel_event: threading.Event | None = None
+        self.cancel_requested = False
+        self.fingerprint: str | None = None  # of the arguments, when checkpointing
+        self.inputs: Inputs | None = None  # arguments holding outputs, until they are put in
+        self.payload: Any = None  # what the backend's prepare() returned
+        self.progress: Progress | None = None  # the body's last report_progress
+        self.progress_due = False  # a TaskProgress event is on its way to the loop thread
+        self.seceded = False  # the running body waits on another handle: slot given back
+        self.timer: Any = None  # timeout or backoff timer
+        self.waiters: list[Any] | None = None  # threads and futures waiting for the outcome
