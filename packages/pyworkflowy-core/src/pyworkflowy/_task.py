@@ -14,7 +14,6 @@ from typing import (
     TypedDict,
     TypeVar,
     Unpack,
-    cast,
     overload,
 )
 
@@ -98,6 +97,12 @@ class Task(Generic[P, R]):
         "options",
         "timeout",
     )
+    fn: Callable[..., Any]
+    options: TaskOptions
+    name: str
+    is_async: bool
+    backend: str | None
+    timeout: float | None
 
     @overload
     def __new__(
@@ -106,15 +111,11 @@ class Task(Generic[P, R]):
     @overload
     def __new__(cls, fn: Callable[P, R], **options: Unpack[TaskOptionArgs]) -> Task[P, R]: ...
     def __new__(cls, fn: Callable[..., Any], **options: Any) -> Any:
-        if cls is Task and callable(fn) and is_async_callable(fn):
-            cls = AsyncTask
-        return object.__new__(cls)
-
-    def __init__(self, fn: Callable[..., Any], **options: Unpack[TaskOptionArgs]) -> None:
+        # All set up here, with no __init__: type checkers then read the overloads above.
         if not callable(fn):
             raise TypeError(f"a task needs a callable, got {fn!r}")
-        take_pool(cast(dict[str, Any], options), stacklevel=2)
-        upstream = take_triggers(cast(dict[str, Any], options), stacklevel=3)
+        take_pool(options, stacklevel=2)
+        upstream = take_triggers(options, stacklevel=3)
         name = options.pop("name", None)
         if name is None:
             name = derive_name(fn)
@@ -123,7 +124,8 @@ class Task(Generic[P, R]):
         else:
             name = str.__str__(name)  # a plain str, even from a StrEnum or other subclass
         is_async = is_async_callable(fn)
-        self.options = opts = TaskOptions.build(name, is_async, **cast(dict[str, Any], options))
+        self = object.__new__(AsyncTask if is_async and cls is Task else cls)
+        self.options = opts = TaskOptions.build(name, is_async, **options)
         self.fn = fn
         self.name = name
         self.is_async = is_async
@@ -132,6 +134,7 @@ class Task(Generic[P, R]):
         if upstream is not None:
             self.triggers, self.payload_map = upstream
         functools.update_wrapper(self, fn, updated=())  # type: ignore[arg-type]
+        return self
 
     triggers: tuple[str, ...] = ()
     """Deprecated: upstream 0.2-0.4's event names, read by ``Scheduler.bind_tasks``."""

@@ -6,7 +6,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, overload
 
 from pyworkflowy import Task, TaskHandle
 
@@ -215,6 +215,9 @@ def _callable_name(fn: Callable[..., Any]) -> str:
     return getattr(fn, "__qualname__", None) or repr(fn)
 
 
+_P = ParamSpec("_P")
+
+
 class JobBuilder:
     """What `Scheduler.every`/`cron`/`at` return: ``.do(task, *args, **kwargs)`` adds the job."""
 
@@ -232,7 +235,20 @@ class JobBuilder:
         self._grace = grace
         self._max_instances = max_instances
 
-    def do(self, task: Task | Callable[..., Any], /, *args: Any, **kwargs: Any) -> Job:
+    @overload
+    def do(
+        self,
+        task: Task[..., Any] | Callable[..., Any],
+        /,
+        *args: Any,
+        payload_map: Any,
+        **kwargs: Any,
+    ) -> Job: ...
+    @overload
+    def do(
+        self, task: Task[_P, Any] | Callable[_P, Any], /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> Job: ...
+    def do(self, task: Task[..., Any] | Callable[..., Any], /, *args: Any, **kwargs: Any) -> Job:
         """Schedule ``task(*args, **kwargs)``; every keyword argument goes to the task.
 
         For a job of `Scheduler.on`, ``payload_map={payload key: keyword}`` adds those
