@@ -34,7 +34,7 @@ else:  # run as a script, this folder is on sys.path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "core.md"
-CASES = ("fan", "chain", "events", "thread", "scale", "import")
+CASES = ("fan", "chain", "events", "dynmap", "thread", "scale", "import")
 IMPORT_CODES = ("pass", "import pyworkflowy")
 WORKERS = 8  # TaskRunner's default, spelled out so both sides visibly agree
 
@@ -103,6 +103,28 @@ def keep_like_a_subscriber(n: int) -> None:
             keep((handle, now()))
             keep((handle, now(), 1))
             keep((handle, now(), 1, None, None))
+
+
+def items(n: int) -> list[int]:
+    """The upstream of the dynamic map: its value is what the map runs over."""
+    return list(range(n))
+
+
+def ours_static_map(n: int) -> None:
+    """``map`` over a list known at submit time, after an upstream task (the baseline)."""
+    with TaskRunner(max_workers=WORKERS) as runner:
+        up = runner.submit(items, n)
+        runner.map(noop, items(n), depends_on=up)
+        runner.run()
+
+
+def ours_dynamic_map(n: int) -> None:
+    """``map`` over what an upstream returns: one task per item, made when it completes."""
+    with TaskRunner(max_workers=WORKERS) as runner:
+        up = runner.submit(items, n)
+        mapped = runner.map(noop, up.output)
+        runner.run()
+    assert len(mapped.result()) == n
 
 
 def ours_fan_submit_loop(n: int) -> None:
@@ -295,6 +317,11 @@ class Suite:
             "(the collector rescans the events the list keeps)"
         )
 
+    def dynmap(self) -> None:
+        n = self.fan_n
+        case = f"Map over an upstream's output, N={n:,} items"
+        self.versus(case, "static map", ours_static_map, ours_dynamic_map, n, 1.15)
+
     def thread(self) -> None:
         n = self.thread_n
         case = f"Thread backend, {n:,} no-op sync tasks"
@@ -425,6 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "fan": suite.fan,
         "chain": suite.chain,
         "events": suite.events,
+        "dynmap": suite.dynmap,
         "thread": suite.thread,
         "scale": suite.scale,
         "import": suite.import_time,
