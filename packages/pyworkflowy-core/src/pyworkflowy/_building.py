@@ -95,7 +95,8 @@ class GraphBuilding:
         has finished; ``key`` fixes the handle id (default ``"{task name}#{n}"``), which is
         what resume matches on.
         """
-        self._check_open()
+        if self._driver.closed:
+            self._check_open()  # raises
         submitter = self._submitter
         task = fn_or_task if isinstance(fn_or_task, Task) else submitter.plain_task(fn_or_task)
         deps = depends_on if depends_on.__class__ is tuple else as_deps(depends_on)

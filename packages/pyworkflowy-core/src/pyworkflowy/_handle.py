@@ -27,6 +27,7 @@ R = TypeVar("R")
 
 _PENDING = TaskStatus.PENDING
 _COMPLETED = TaskStatus.COMPLETED
+_new_tuple: Any = tuple.__new__
 _flag_lock = threading.Lock()  # guards _Extra creation, waiters and the cancel flag
 
 
@@ -251,14 +252,17 @@ class TaskHandle(Generic[R]):
         if timeout is not None and self._status not in _TERMINAL:
             self._wait(timeout)
         value = self._value
-        return TaskResult(
-            self._task.name,
-            self._status,
-            None if value is _RELEASED else value,
-            self._error,
-            self._attempts,
-            self._started_at,
-            self._finished_at,
+        return _new_tuple(  # TaskResult(...) without its slower __new__: all fields given
+            TaskResult,
+            (
+                self._task.name,
+                self._status,
+                None if value is _RELEASED else value,
+                self._error,
+                self._attempts,
+                self._started_at,
+                self._finished_at,
+            ),
         )
 
     def result(self, timeout: float | None = None) -> R:

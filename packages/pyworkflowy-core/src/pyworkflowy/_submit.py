@@ -152,7 +152,8 @@ class Submitter:
             lane = self.lane_for(task)
             self.last_task, self.last_lane = task, lane
         for dep in deps:
-            self.check_own(dep, "depends_on")
+            if dep.__class__ is not TaskHandle or dep._lane.engine is not engine:
+                self.check_own(dep, "depends_on")  # raises
         handle = TaskHandle(task, handle_id, args, kwargs or NO_KWARGS, lane, deps)
         # Both hooks may refuse the submission: nothing is registered before they pass.
         journal = engine.journal

@@ -351,9 +351,13 @@ class AsyncioBackend(Backend):
 
 
 async def _run_coroutine(attempt: Attempt) -> None:
-    attempt.bind()  # this asyncio task runs in a context of its own
+    # attempt.bind(), call() and succeed(), inlined: this is the per-task path of coroutines.
+    handle = attempt.handle
+    engine = handle._lane.engine
+    _current_task.set(attempt)  # this asyncio task runs in a context of its own
+    _current_runner.set(engine.runner)
     try:
-        value = await attempt.call()
+        value = await handle._task.fn(*handle._args, **handle._kwargs)
     except BaseException as exc:  # CancelledError included: the runner asked for it
         attempt.state = None  # the task's context refers to the attempt: no cycle left
         attempt.fail(exc)
@@ -361,7 +365,7 @@ async def _run_coroutine(attempt: Attempt) -> None:
             raise
     else:
         attempt.state = None
-        attempt.succeed(value)
+        engine.report(attempt, True, value)
 
 
 class ExecutorBackend(Backend):
