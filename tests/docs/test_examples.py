@@ -26,7 +26,13 @@ def run_example(name: str, *args: str) -> str:
 
 
 def test_every_example_is_covered_here() -> None:
-    tested = {"etl.py", "fanout_process.py", "crash_resume.py", "scheduled_job.py"}
+    tested = {
+        "etl.py",
+        "dataflow_etl.py",
+        "fanout_process.py",
+        "crash_resume.py",
+        "scheduled_job.py",
+    }
     assert {path.name for path in EXAMPLES.glob("*.py")} == tested
 
 
@@ -40,6 +46,21 @@ def test_etl_retries_the_flaky_source_skips_the_dead_one_and_reports_the_rest() 
     # the report runs anyway ("run-anyway") over what was loaded: no west rows
     totals = dict(re.findall(r"(2026-11-\d\d):\s+([\d.]+)", out))
     assert totals == {"2026-11-01": "15.50", "2026-11-02": "22.00", "2026-11-03": "2.50"}
+
+
+def test_dataflow_etl_maps_over_the_extracted_records_and_loads_their_values() -> None:
+    out = run_example("dataflow_etl.py")
+    assert "extract: 8 records" in out
+    # the map became one task per record, with ids "{map id}[{i}]"
+    assert "clean:   8 tasks, etl.clean#0[0] .. etl.clean#0[7]" in out
+    # load got the cleaned values in record order, the rejections as values too
+    assert "load:    6 sales loaded, 2 rejected" in out
+    assert re.findall(r"^  rejected (\d+): (.+)$", out, re.M) == [
+        ("1004", "amount 'n/a' is not a number"),
+        ("1007", "no exchange rate for JPY"),
+    ]
+    regions = re.findall(r"^\s+(\w+): (\d) order\(s\)\s+([\d.]+) EUR$", out, re.M)
+    assert regions == [("east", "1", "9.00"), ("north", "3", "24.50"), ("south", "2", "21.45")]
 
 
 def test_fanout_process_finds_the_longest_collatz_chain_in_worker_processes() -> None:
