@@ -341,17 +341,48 @@ def test_an_output_cannot_be_pickled() -> None:
             pickle.dumps(rows.output)
 
 
-def test_an_output_inside_a_set_is_not_replaced_and_cannot_be_pickled() -> None:
+def test_an_output_inside_a_set_is_refused_at_submit() -> None:
     with TaskRunner() as runner:
         rows = runner.submit(load)
-        got = runner.submit(echo, {rows.output})
-        assert got.deps == ()
+        with pytest.raises(TypeError, match="inside a frozenset is not replaced"):
+            runner.submit(echo, [frozenset({rows.output})])
+        assert [h.id for h in runner.handles()] == [rows.id]  # nothing half-submitted
+
+
+def test_an_output_inside_another_object_stays_a_reference_that_cannot_be_pickled() -> None:
+    class Box:
+        def __init__(self, item: object) -> None:
+            self.item = item
+
+    with TaskRunner() as runner:
+        rows = runner.submit(load)
+        got = runner.submit(echo, Box(rows.output))
+        assert got.deps == ()  # only lists, tuples and dicts are searched
         runner.run()
-    ([inside], _) = got.result()
-    (ref,) = inside
-    assert type(ref) is type(rows.output)  # a set is not searched: the reference stays
+    ((box,), _) = got.result()
+    assert type(box.item) is type(rows.output)
     with pytest.raises(TypeError, match="lists, tuples and dict values"):
-        pickle.dumps(inside)
+        pickle.dumps(box.item)
+
+
+def test_outputs_inside_dict_and_list_subclasses_are_replaced() -> None:
+    from collections import OrderedDict, defaultdict
+
+    class Rows(list[object]):
+        pass
+
+    with TaskRunner() as runner:
+        rows = runner.submit(load)
+        ordered = OrderedDict(a=rows.output)
+        default: defaultdict[str, object] = defaultdict(int, b=rows.output)
+        got = runner.submit(echo, ordered, default, Rows([rows.output]))
+        assert got.deps == (rows,)
+        runner.run()
+    (a, b, c), _ = got.result()
+    assert type(a) is OrderedDict and a == {"a": rows.result()}
+    assert type(b) is defaultdict and b == {"b": rows.result()} and b["missing"] == 0
+    assert type(c) is Rows and c == [rows.result()]
+    assert ordered["a"].__class__ is not list  # the caller's own objects are left as they were
 
 
 # -- checkpoints ---------------------------------------------------------------------------

@@ -140,3 +140,16 @@ def other_distributions(runner: TaskRunner) -> None:
             assert_type(event.handle, TaskHandle[Any])
 
     runner.subscribe(watch)
+
+
+@task
+def pair(n: int) -> tuple[int, ...]:
+    return (n, n)
+
+
+def maps_over_other_outputs(runner: TaskRunner) -> None:
+    p = pair.submit(2)
+    r = rows.submit(5)
+    assert_type(square.map(p.output), TaskHandle[list[int]])
+    assert_type(runner.map(label, [1, 2], r.output), TaskHandle[list[str]])
+    assert_type(square.map([1, 2], r.output), TaskHandle[list[int]])

@@ -19,7 +19,7 @@ from ._types import TERMINAL
 if TYPE_CHECKING:
     from ._engine import Engine
     from ._handle import TaskHandle
-    from ._outputs import OutputList
+    from ._outputs import MapOutput
     from ._serve import Driver
     from ._submit import Submitter
 
@@ -111,7 +111,7 @@ class GraphBuilding:
     def map(
         self,
         fn: Task[..., R],
-        first: OutputList[Any],
+        first: MapOutput,
         /,
         *its: Iterable[Any],
         depends_on: Deps = (),
@@ -120,7 +120,7 @@ class GraphBuilding:
     def map(
         self,
         fn: Callable[..., Coroutine[Any, Any, R]],
-        first: OutputList[Any],
+        first: MapOutput,
         /,
         *its: Iterable[Any],
         depends_on: Deps = (),
@@ -129,7 +129,37 @@ class GraphBuilding:
     def map(
         self,
         fn: Callable[..., R],
-        first: OutputList[Any],
+        first: MapOutput,
+        /,
+        *its: Iterable[Any],
+        depends_on: Deps = (),
+    ) -> TaskHandle[list[R]]: ...
+    @overload
+    def map(
+        self,
+        fn: Task[..., R],
+        first: Iterable[Any],
+        second: MapOutput,
+        /,
+        *its: Iterable[Any],
+        depends_on: Deps = (),
+    ) -> TaskHandle[list[R]]: ...
+    @overload
+    def map(
+        self,
+        fn: Callable[..., Coroutine[Any, Any, R]],
+        first: Iterable[Any],
+        second: MapOutput,
+        /,
+        *its: Iterable[Any],
+        depends_on: Deps = (),
+    ) -> TaskHandle[list[R]]: ...
+    @overload
+    def map(
+        self,
+        fn: Callable[..., R],
+        first: Iterable[Any],
+        second: MapOutput,
         /,
         *its: Iterable[Any],
         depends_on: Deps = (),

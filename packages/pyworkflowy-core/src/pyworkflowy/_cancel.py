@@ -1,4 +1,5 @@
-"""Cancellation: of one handle (from any thread), and of a whole run when it is aborted."""
+"""Cancellation: of one handle (from any thread), and of a whole run when it is aborted
+(``on_task_error="raise"``: the first failure aborts it)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ class Cancellation:
         handles: dict[str, TaskHandle]
         aborting: bool
         pumping: bool
+        serving: bool
+        on_task_error: str
+        first_error: BaseException | None
+        failed_id: str
 
         def on_loop_thread(self) -> bool:
             raise NotImplementedError
@@ -84,3 +89,20 @@ class Cancellation:
             self.finish(h, _CANCELLED, None, error)
             if attempt is not None:
                 h._lane.backend.stop(attempt)
+
+    def on_failure(self, h: TaskHandle) -> None:
+        """``h`` failed: abort the run (``on_task_error="raise"``), log it, or go on."""
+        policy = self.on_task_error
+        if policy == "raise" and self.serving:
+            policy = "log"  # nobody to raise to: keep serving, say so in the log
+        if policy == "raise":
+            if self.first_error is None:
+                self.first_error, self.failed_id = h._error, h.id
+                if self.loop is not None:
+                    self.abort(f"task {h.id!r} failed")
+        elif policy == "log":
+            import logging
+
+            logging.getLogger("pyworkflowy").error(
+                "task %r failed: %s", h.id, h._error, exc_info=h._error
+            )

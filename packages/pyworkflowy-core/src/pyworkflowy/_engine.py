@@ -431,22 +431,6 @@ class Engine(Observers, BodyRequests, Cancellation, Registry):
             if idle is not None and not idle.done():
                 idle.set_result(None)
 
-    def on_failure(self, h: TaskHandle) -> None:
-        policy = self.on_task_error
-        if policy == "raise" and self.serving:
-            policy = "log"  # nobody to raise to: keep serving, say so in the log
-        if policy == "raise":
-            if self.first_error is None:
-                self.first_error, self.failed_id = h._error, h.id
-                if self.loop is not None:
-                    self.abort(f"task {h.id!r} failed")
-        elif policy == "log":
-            import logging
-
-            logging.getLogger("pyworkflowy").error(
-                "task %r failed: %s", h.id, h._error, exc_info=h._error
-            )
-
 
 def _ids(deps: tuple[Any, ...]) -> tuple[str, ...]:
     return tuple([d.id for d in deps])

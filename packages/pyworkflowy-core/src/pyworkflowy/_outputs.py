@@ -70,8 +70,14 @@ if TYPE_CHECKING:
         """For type checkers only: ``h.output`` of a ``TaskHandle[list[T]]``. It passes
         where a ``list[T]`` is taken, and ``task.map`` over it gives one handle."""
 
-else:
-    OutputList = Output  # at run time every output is an `Output`
+    class OutputTuple(tuple[T, ...]):
+        """For type checkers only: ``h.output`` of a ``TaskHandle[tuple[T, ...]]``."""
+
+    MapOutput = OutputList[Any] | OutputTuple[Any]
+    """What ``task.map`` takes as an upstream's output (one handle comes back)."""
+
+else:  # at run time every output is an `Output`
+    OutputList = OutputTuple = MapOutput = Output
 
 
 class OutputAttribute:
@@ -81,6 +87,8 @@ class OutputAttribute:
 
     @overload
     def __get__(self, handle: TaskHandle[list[T]], owner: Any) -> OutputList[T]: ...
+    @overload
+    def __get__(self, handle: TaskHandle[tuple[T, ...]], owner: Any) -> OutputTuple[T]: ...
     @overload
     def __get__(self, handle: TaskHandle[V], owner: Any) -> V: ...
     @overload
@@ -130,13 +138,26 @@ def _scan(obj: Any, found: list[TaskHandle] | None) -> list[TaskHandle] | None:
             return [handle]
         if not any(h is handle for h in found):
             found.append(handle)
-    elif cls is list or cls is tuple or (isinstance(obj, tuple) and hasattr(cls, "_make")):
+    elif cls is list or cls is tuple:
         for item in obj:
             found = _scan(item, found)
     elif cls is dict:
         for item in obj.values():
             found = _scan(item, found)
+    elif cls in _ATOMS:
+        pass
+    elif isinstance(obj, (list, dict)) or (isinstance(obj, tuple) and hasattr(cls, "_make")):
+        for item in obj.values() if isinstance(obj, dict) else obj:
+            found = _scan(item, found)
+    elif isinstance(obj, (set, frozenset)) and any(item.__class__ is Output for item in obj):
+        raise TypeError(
+            f"an output reference inside a {cls.__name__} is not replaced by its value: pass "
+            "it at the top level or inside a list, tuple or dict value"
+        )
     return found
+
+
+_ATOMS = frozenset({int, float, str, bytes, bool, type(None)})
 
 
 def value_of(ref: Output[Any], user: TaskHandle) -> Any:
@@ -163,26 +184,48 @@ def value_of(ref: Output[Any], user: TaskHandle) -> Any:
     raise error
 
 
-def _put(obj: Any, user: TaskHandle) -> Any:
+def _put(obj: Any, user: TaskHandle | None) -> Any:
+    """``obj`` with its references replaced by their values (by ``None`` without a user:
+    the shape a backend checks at submit)."""
     cls = obj.__class__
     if cls is Output:
-        return value_of(obj, user)
+        return None if user is None else value_of(obj, user)
     if cls is list:
         return [_put(item, user) for item in obj]
     if cls is tuple:
         return tuple([_put(item, user) for item in obj])
-    if isinstance(obj, tuple) and hasattr(cls, "_make"):
-        return cls._make([_put(item, user) for item in obj])
     if cls is dict:
         return {key: _put(item, user) for key, item in obj.items()}
+    if cls in _ATOMS:
+        return obj
+    if isinstance(obj, tuple) and hasattr(cls, "_make"):
+        return cls._make([_put(item, user) for item in obj])
+    if isinstance(obj, (list, dict)):  # a subclass: a copy of it (an OrderedDict stays one)
+        import copy
+
+        new = copy.copy(obj)
+        for key, item in obj.items() if isinstance(obj, dict) else enumerate(obj):
+            new[key] = _put(item, user)
+        return new
     return obj
 
 
-def resolve(inputs: Inputs, user: TaskHandle) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """The arguments with every reference replaced by its value (raises if one has none)."""
+def resolve(inputs: Inputs, user: TaskHandle | None) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The arguments with every reference replaced by its value (raises if one has none);
+    without a ``user``, by ``None``."""
     args = tuple([_put(arg, user) for arg in inputs.args])
     kwargs = {name: _put(arg, user) for name, arg in inputs.kwargs.items()}
     return args, kwargs
+
+
+def check_shape(handle: TaskHandle, inputs: Inputs) -> None:
+    """Let the backend check a submission at submit, each reference standing in as None:
+    what cannot reach it fails now; the values are checked when they are put in."""
+    handle._args, handle._kwargs = resolve(inputs, None)
+    try:
+        handle._lane.backend.prepare(handle)
+    finally:
+        handle._args, handle._kwargs = inputs.args, inputs.kwargs
 
 
 async def gather(*values: Any) -> list[Any]:

@@ -123,7 +123,7 @@ class TaskRunner(GraphBuilding):
             held += engine.ended_alive()
         return held
 
-    def results(self) -> dict[str, TaskResult]:
+    def results(self) -> dict[str, TaskResult[Any]]:
         """``{handle id: TaskResult}`` of the `handles` that have ended so far."""
         return {h.id: h.get_result() for h in self.handles() if h.done()}
 
@@ -148,11 +148,11 @@ class TaskRunner(GraphBuilding):
         return lambda: engine.unsubscribe(callback)
 
     # -- running ---------------------------------------------------------------------------
-    def run(self) -> dict[str, TaskResult]:
+    def run(self) -> dict[str, TaskResult[Any]]:
         """Run until every submitted task has finished, on this runner's own event loop."""
         return self._driver.run(self.arun)
 
-    async def arun(self) -> dict[str, TaskResult]:
+    async def arun(self) -> dict[str, TaskResult[Any]]:
         """Run on the current event loop until every submitted task has finished."""
         await self._driver.drive(serving=False)
         engine = self._engine

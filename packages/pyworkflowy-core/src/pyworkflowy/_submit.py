@@ -13,7 +13,7 @@ from ._errors import CycleError
 from ._graph import link, path_between
 from ._handle import TaskHandle
 from ._lanes import Lane, make_backend
-from ._outputs import Inputs, Output, find_refs, gather
+from ._outputs import Inputs, Output, check_shape, find_refs, gather
 from ._task import Task
 
 if TYPE_CHECKING:
@@ -161,7 +161,9 @@ class Submitter:
         if journal is not None and (args or kwargs or journal.resumed):
             record = journal.on_submit(handle)
         if inputs is not None:
-            if record is None:  # checked by the backend once the values are put in
+            if record is None:  # checked again by the backend once the values are in
+                if lane.prepares and inputs.mapped is None:
+                    check_shape(handle, inputs)
                 handle._extra().inputs = inputs
         elif lane.prepares and record is None:
             handle._extra().payload = lane.backend.prepare(handle)

@@ -22,7 +22,7 @@ from ._options import OPTION_NAMES, UPSTREAM_TRIGGERS, TaskOptions, take_pool, t
 
 if TYPE_CHECKING:
     from ._handle import TaskHandle
-    from ._outputs import OutputList
+    from ._outputs import MapOutput
     from ._runner import TaskRunner
 
 __all__ = ["AsyncTask", "Task", "TaskBase", "TaskOptionArgs", "task"]
@@ -193,7 +193,7 @@ class Task(Generic[P, R]):
     @overload
     def map(
         self,
-        first: OutputList[Any],
+        first: MapOutput,
         /,
         *iterables: Iterable[Any],
         runner: TaskRunner | None = None,
@@ -203,7 +203,7 @@ class Task(Generic[P, R]):
     def map(
         self,
         first: Iterable[Any],
-        second: OutputList[Any],
+        second: MapOutput,
         /,
         *iterables: Iterable[Any],
         runner: TaskRunner | None = None,
