@@ -379,9 +379,13 @@ def test_outputs_inside_dict_and_list_subclasses_are_replaced() -> None:
         assert got.deps == (rows,)
         runner.run()
     (a, b, c), _ = got.result()
-    assert type(a) is OrderedDict and a == {"a": rows.result()}
-    assert type(b) is defaultdict and b == {"b": rows.result()} and b["missing"] == 0
-    assert type(c) is Rows and c == [rows.result()]
+    assert type(a) is OrderedDict
+    assert a == {"a": rows.result()}
+    assert type(b) is defaultdict
+    assert b == {"b": rows.result()}
+    assert b["missing"] == 0
+    assert type(c) is Rows
+    assert c == [rows.result()]
     assert ordered["a"].__class__ is not list  # the caller's own objects are left as they were
 
 
@@ -433,6 +437,37 @@ def test_resume_gives_a_re_run_task_the_checkpointed_upstream_value(tmp_path: Pa
         runner.run()
     assert ran == ["check_total"]  # the upstream is primed from the checkpoint
     assert got.result() == 6
+
+
+def test_resume_runs_a_task_again_when_its_upstream_runs_with_other_arguments(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("pyworkflowy.persist")
+    path = tmp_path / "ck.json"
+
+    @task(name="numbers")
+    def numbers(n: int) -> list[int]:
+        return list(range(n))
+
+    @task(name="count")
+    def count(xs: list[int]) -> int:
+        ran.append("count")
+        return len(xs)
+
+    with TaskRunner(checkpoint_path=path) as runner:
+        first = runner.submit(count, numbers.submit(3).output)
+        runner.run()
+    assert first.result() == 3
+    ran.clear()
+
+    with TaskRunner.resume(path) as runner:
+        with pytest.warns(RuntimeWarning, match="differ"):
+            upstream = numbers.submit(5)
+        with pytest.warns(RuntimeWarning, match="differ"):
+            again = runner.submit(count, upstream.output)
+        runner.run()
+    assert ran == ["count"]  # not the stale 3 from the checkpoint
+    assert again.result() == 5
 
 
 def test_json_checkpoint_validation_accepts_output_references(tmp_path: Path) -> None:

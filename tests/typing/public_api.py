@@ -46,6 +46,11 @@ async def halve(n: int) -> float:
     return n / 2
 
 
+class Resize(TaskBase):  # a plain subclass: a Task[..., Any]
+    def run(self, size: int) -> int:
+        return size
+
+
 class Fetch(TaskBase[[str], bytes]):
     retries = 1
 
@@ -74,6 +79,7 @@ def submissions(runner: TaskRunner) -> None:
     assert_type(h.get_result().value, int | None)
     assert_type(fetch.submit("u"), TaskHandle[bytes])
     assert_type(Fetch().submit("u"), TaskHandle[bytes])
+    assert_type(Resize().submit(3), TaskHandle[Any])
     assert_type(runner.submit(square, 2), TaskHandle[int])
     assert_type(runner.submit(label, 1, "x"), TaskHandle[str])
     assert_type(runner.submit(label, 1, suffix="x"), TaskHandle[str])

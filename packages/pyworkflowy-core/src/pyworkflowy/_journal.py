@@ -67,8 +67,11 @@ def _by_id(value: Any) -> Any:
     """``value`` with every `TaskHandle` in it (nested in lists, tuples, dicts) as its id."""
     if isinstance(value, TaskHandle):
         return {"<task handle>": value.id}
-    if isinstance(value, Output):  # its value is recorded on the upstream
-        return {"<task output>": value.handle.id}
+    if isinstance(value, Output):  # its value is recorded on the upstream; an upstream
+        up = value.handle  # that runs with other arguments makes this one run again too
+        x = up._x
+        digest = (x.fingerprint if x is not None else None) or _NO_ARGS
+        return {"<task output>": up.id, "of": digest}
     if isinstance(value, (list, tuple)):
         items = [_by_id(item) for item in value]
         if any(new is not old for new, old in zip(items, value, strict=True)):

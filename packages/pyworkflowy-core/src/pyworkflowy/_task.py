@@ -30,6 +30,14 @@ __all__ = ["AsyncTask", "Task", "TaskBase", "TaskOptionArgs", "task"]
 P = ParamSpec("P")
 R = TypeVar("R")
 Deps: TypeAlias = "Iterable[TaskHandle[Any]] | TaskHandle[Any] | None"
+if TYPE_CHECKING:  # defaults (PEP 696): a plain TaskBase subclass is a TaskBase[..., Any]
+    from typing_extensions import ParamSpec as _ParamSpec
+    from typing_extensions import TypeVar as _TypeVar
+
+    BP = _ParamSpec("BP", default=...)
+    BR = _TypeVar("BR", default=Any)
+else:
+    BP, BR = ParamSpec("BP"), TypeVar("BR")
 
 _CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect (import time)
 
@@ -295,7 +303,7 @@ def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     return TaskDecorator(options)
 
 
-class TaskBase(Generic[P, R]):
+class TaskBase(Generic[BP, BR]):
     """Class form of a task: class attributes configure it, ``run`` is the body.
 
     Instantiating a subclass takes no arguments and returns a `Task`, the same type
@@ -324,7 +332,7 @@ class TaskBase(Generic[P, R]):
         if cls.run is not TaskBase.run:
             cls._build(object.__new__(cls))  # validate the options at class definition
 
-    def __new__(cls: type[TaskBase[P, R]], *args: Any, **kwargs: Any) -> Task[P, R]:  # type: ignore[misc]
+    def __new__(cls: type[TaskBase[BP, BR]], *args: Any, **kwargs: Any) -> Task[BP, BR]:  # type: ignore[misc]
         if args or kwargs:
             raise TypeError(
                 f"{cls.__qualname__}() takes no arguments: configure the task with class "
@@ -347,6 +355,6 @@ class TaskBase(Generic[P, R]):
                 options[name] = getattr(cls, name)
         return Task(instance.run, **options)
 
-    def run(self, *args: P.args, **kwargs: P.kwargs) -> R | Coroutine[Any, Any, R]:
+    def run(self, *args: BP.args, **kwargs: BP.kwargs) -> BR | Coroutine[Any, Any, BR]:
         """The task body; ``def`` or ``async def``."""
         raise NotImplementedError
