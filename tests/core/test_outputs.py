@@ -848,3 +848,133 @@ def test_events_come_for_the_items_of_a_map() -> None:
     assert set(item_ids) <= set(finished)
     assert finished[-1] == mapped.id  # the map ends after its items
     assert all(e.status is COMPLETED for e in events if isinstance(e, TaskFinished))
+
+
+# -- what a review found: cancelling maps, broken containers, memory, forget ---------------
+
+
+def test_cancelling_a_map_that_has_expanded_cancels_its_items() -> None:
+    started = threading.Event()
+    release = threading.Event()
+
+    @task(name="slow_item")
+    async def slow_item(x: int) -> int:
+        started.set()
+        await asyncio.to_thread(release.wait, EVENT_WAIT)
+        ran.append(f"item {x}")
+        return x
+
+    @task(name="cancel_it")
+    async def cancel_it(m: TaskHandle[Any]) -> None:
+        await asyncio.to_thread(started.wait, EVENT_WAIT)
+        m.cancel()
+        release.set()
+
+    with TaskRunner(on_task_error="continue") as runner:
+        rows = runner.submit(load)
+        mapped = slow_item.map(rows.output)
+        runner.submit(cancel_it, mapped, depends_on=rows)
+        runner.run()
+    items = [h for h in runner.handles() if h.id.startswith(f"{mapped.id}[")]
+    assert mapped.status is TaskStatus.CANCELLED
+    assert len(items) == 3
+    assert [h.status for h in items] == [TaskStatus.CANCELLED] * 3
+    assert not [r for r in ran if r.startswith("item")]
+
+
+class BrokenRows:
+    """An upstream value that cannot be iterated."""
+
+    def __iter__(self) -> Any:
+        raise RuntimeError("cursor closed")
+
+
+class FrozenDict(dict[str, Any]):
+    """A dict subclass that refuses to be changed (as some libraries' are)."""
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        raise TypeError("frozen")
+
+
+def test_a_value_that_cannot_be_iterated_or_put_in_fails_the_task_and_the_run_ends() -> None:
+    @task(name="broken")
+    def broken() -> BrokenRows:
+        return BrokenRows()
+
+    with TaskRunner(on_task_error="continue") as runner:
+        source = runner.submit(broken)
+        mapped: Any = square.map(source.output)  # typed as a static map: not a list
+        frozen = runner.submit(echo, FrozenDict(a=source.output))
+        other = runner.submit(echo, source.output)
+        runner.run()
+    assert mapped.status is FAILED
+    assert isinstance(mapped.exception(), TypeError)
+    assert isinstance(mapped.exception().__cause__, RuntimeError)
+    assert frozen.status is FAILED
+    assert "frozen" in str(frozen.exception())
+    assert other.status is COMPLETED  # the upstream's other dependents are released
+
+
+def test_items_made_before_a_refused_item_run_and_the_run_ends() -> None:
+    with TaskRunner(on_task_error="continue") as runner:
+        source = runner.submit(load)
+        mapped = square.map(source.output)
+        runner.submit(echo, key=f"{mapped.id}[1]")  # takes the id of the map's second item
+        runner.run()
+    assert mapped.status is FAILED
+    assert "already used" in str(mapped.exception())
+    first = next(h for h in runner.handles() if h.id == f"{mapped.id}[0]")
+    assert first.result() == 9  # made before the refusal: it ran
+
+
+def test_deep_and_self_referencing_arguments_are_searched_without_recursion() -> None:
+    cyclic: dict[str, Any] = {"name": "node"}
+    cyclic["self"] = cyclic
+    nested: list[Any] = [0]
+    for _ in range(5000):
+        nested = [nested]
+    with TaskRunner() as runner:
+        rows = runner.submit(load)
+        cyclic["rows"] = rows.output
+        got = runner.submit(echo, cyclic, nested)
+        runner.run()
+    ((value, deep), _) = got.result()
+    assert got.deps == (rows,)
+    assert value["rows"] == [3, 1, 2]
+    assert value["self"] is cyclic  # a cycle back finds the original
+    assert deep is nested  # nothing in it to replace: passed as itself
+
+
+def test_forgetting_a_map_forgets_its_items() -> None:
+    with TaskRunner() as runner:
+        for _ in range(3):
+            rows = runner.submit(load)
+            mapped = square.map(rows.output)
+            runner.run()
+            runner.forget(rows, mapped)
+            assert runner.handles() == []
+
+
+def test_a_task_that_ends_before_its_values_are_put_in_lets_its_upstream_go() -> None:
+    import gc
+    import weakref
+
+    release = threading.Event()
+
+    @task(name="held", backend="thread")
+    def held() -> list[int]:
+        release.wait(EVENT_WAIT)
+        return [1, 2]
+
+    with TaskRunner(on_task_error="continue") as runner:
+        up = runner.submit(held)
+        down = runner.submit(echo, up.output)
+        down.cancel()
+        release.set()
+        runner.run()
+        runner.forget(up)
+        up_ref = weakref.ref(up)
+        del up
+        gc.collect()
+    assert down.status is TaskStatus.CANCELLED
+    assert up_ref() is None

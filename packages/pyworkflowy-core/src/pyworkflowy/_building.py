@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeAlias, TypeVar, overload
 
-from ._outputs import Output
+from ._outputs import Output, gather
 from ._submit import UPSTREAM_SUBMIT, as_deps
 from ._task import Task
 from ._types import TERMINAL
@@ -228,8 +228,9 @@ class GraphBuilding:
         """Drop finished handles from this runner's registry (`handles`, run() results).
 
         The handle objects stay valid for whoever holds them, and their ids may be used
-        again; unfinished ones are kept. A serving runner lets finished handles go by
-        itself; after ``run()`` the runner keeps them all until forgotten.
+        again; unfinished ones are kept. A map over an output takes its items with it. A
+        serving runner lets finished handles go by itself; after ``run()`` the runner keeps
+        them all until forgotten.
         """
         engine = self._engine
         if engine.loop is not None and not engine.on_loop_thread():
@@ -245,3 +246,6 @@ class GraphBuilding:
                     engine.journal.repeats = True  # its id may be submitted and finish again
             else:
                 engine.drop_ended(handle)
+            if handle._task.fn is gather:  # a map over an output: its items too
+                prefix = f"{handle.id}["
+                self.forget(*[d for d in handle.deps if d.id.startswith(prefix)])

@@ -56,8 +56,9 @@ class Cancellation:
 
     def cancel(self, h: TaskHandle) -> None:
         status = h._status
+        x = h._x
+        items = None if x is None or x.inputs is None else x.inputs.children
         if status in _UNSTARTED:
-            x = h._x
             if x is not None and x.timer is not None:
                 x.timer.cancel()
                 x.timer = None
@@ -65,6 +66,10 @@ class Cancellation:
             self.finish(h, _CANCELLED, None, error)
         elif status is _RUNNING and h._attempt is not None:
             h._lane.backend.stop(h._attempt)
+        for item in items or ():  # a map that has expanded: its items go with it
+            if item._status not in TERMINAL:
+                item._set_cancel_flag()
+                self.cancel(item)
         if not self.pumping:
             self.pump()
 

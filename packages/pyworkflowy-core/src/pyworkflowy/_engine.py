@@ -395,7 +395,7 @@ class Engine(Observers, BodyRequests, Cancellation, Registry):
                 self.unfinished -= 1
                 x = h._x
                 if x is not None:
-                    x.payload = None
+                    x.payload = x.inputs = None  # an item list, upstreams: let them go
                     if x.waiters is not None:
                         h._wake()
                 if journal is not None:

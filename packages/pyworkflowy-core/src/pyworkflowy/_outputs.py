@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
-from ._errors import DependencyFailedError
+from ._errors import DependencyFailedError, TaskCancelledError
 from ._graph import link
 from ._registry import RELEASED
 from ._types import TaskStatus
@@ -40,6 +40,7 @@ R = TypeVar("R", covariant=True)
 T = TypeVar("T")
 V = TypeVar("V")
 _PENDING, _COMPLETED, _FAILED = TaskStatus.PENDING, TaskStatus.COMPLETED, TaskStatus.FAILED
+_CANCELLED = TaskStatus.CANCELLED
 
 
 class Output(Generic[R]):
@@ -103,61 +104,88 @@ class OutputAttribute:
 class Inputs:
     """A handle's arguments as submitted (with references) and what they refer to."""
 
-    __slots__ = ("args", "children", "kwargs", "mapped", "refs")
+    __slots__ = ("args", "children", "holders", "kwargs", "mapped", "refs")
 
     def __init__(
         self,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         refs: tuple[TaskHandle, ...],
+        holders: frozenset[int],
         mapped: Task | None = None,
     ) -> None:
         self.args = args
         self.kwargs = kwargs
         self.refs = refs
+        self.holders = holders  # ids of the containers in args/kwargs that hold references
         self.mapped = mapped  # a dynamic map: the task each item runs
         self.children: list[TaskHandle] | None = None  # a map, once expanded
 
 
-def find_refs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[TaskHandle] | None:
-    """The handles whose outputs the arguments hold (each once, in order), or ``None``."""
-    found: list[TaskHandle] | None = None
-    for arg in args:
-        found = _scan(arg, found)
-    if kwargs:
-        for arg in kwargs.values():
-            found = _scan(arg, found)
-    return found
+def find_refs(
+    args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[list[TaskHandle], frozenset[int]] | None:
+    """The handles whose outputs the arguments hold (each once, in order) and the ids of
+    the containers that hold them (at any depth), or ``None`` if there is none.
+
+    Iterative, and each container once: deep or self-referencing arguments are fine. A
+    long list of plain values (numbers, strings) is passed over at C speed.
+    """
+    found: list[TaskHandle] = []
+    parents: dict[int, list[int]] = {}  # container id -> the containers it is in
+    holders: set[int] = set()
+    top = [*args, *kwargs.values()] if kwargs else [*args]
+    stack: list[tuple[Any, int]] = [(obj, 0) for obj in reversed(top)]  # 0: the top level
+    while stack:
+        obj, parent = stack.pop()
+        cls = obj.__class__
+        if cls is Output:
+            handle = obj.handle
+            if not any(h is handle for h in found):
+                found.append(handle)
+            _mark(parent, parents, holders)
+        elif cls in _ATOMS:
+            continue
+        elif _is_container(obj):
+            key = id(obj)
+            if key in parents:  # met before (shared, or a cycle)
+                parents[key].append(parent)
+                if key in holders:
+                    _mark(parent, parents, holders)
+                continue
+            parents[key] = [parent]
+            items = list(obj.values()) if isinstance(obj, dict) else list(obj)
+            if len(items) > _SHORT and set(map(type, items)) <= _ATOMS:
+                continue
+            stack += [(item, key) for item in reversed(items)]
+        elif isinstance(obj, (set, frozenset)) and any(item.__class__ is Output for item in obj):
+            raise TypeError(
+                f"an output reference inside a {cls.__name__} is not replaced by its value: "
+                "pass it at the top level or inside a list, tuple or dict value"
+            )
+    return (found, frozenset(holders)) if found else None
 
 
-def _scan(obj: Any, found: list[TaskHandle] | None) -> list[TaskHandle] | None:
+def _mark(key: int, parents: dict[int, list[int]], holders: set[int]) -> None:
+    """Container ``key`` holds a reference, and so does every container it is in."""
+    todo = [key]
+    while todo:
+        key = todo.pop()
+        if key and key not in holders:
+            holders.add(key)
+            todo += parents.get(key, ())
+
+
+def _is_container(obj: Any) -> bool:
+    """A list, dict or tuple (exact, or a subclass the runner can rebuild)."""
     cls = obj.__class__
-    if cls is Output:
-        handle = obj.handle
-        if found is None:
-            return [handle]
-        if not any(h is handle for h in found):
-            found.append(handle)
-    elif cls is list or cls is tuple:
-        for item in obj:
-            found = _scan(item, found)
-    elif cls is dict:
-        for item in obj.values():
-            found = _scan(item, found)
-    elif cls in _ATOMS:
-        pass
-    elif isinstance(obj, (list, dict)) or (isinstance(obj, tuple) and hasattr(cls, "_make")):
-        for item in obj.values() if isinstance(obj, dict) else obj:
-            found = _scan(item, found)
-    elif isinstance(obj, (set, frozenset)) and any(item.__class__ is Output for item in obj):
-        raise TypeError(
-            f"an output reference inside a {cls.__name__} is not replaced by its value: pass "
-            "it at the top level or inside a list, tuple or dict value"
-        )
-    return found
+    if cls is list or cls is tuple or cls is dict:
+        return True
+    return isinstance(obj, (list, dict)) or (isinstance(obj, tuple) and hasattr(cls, "_make"))
 
 
-_ATOMS = frozenset({int, float, str, bytes, bool, type(None)})
+_ATOMS = frozenset({int, float, complex, str, bytes, bool, type(None)})
+_SHORT = 16  # a container longer than this is first checked for holding plain values only
 
 
 def value_of(ref: Output[Any], user: TaskHandle) -> Any:
@@ -184,37 +212,47 @@ def value_of(ref: Output[Any], user: TaskHandle) -> Any:
     raise error
 
 
-def _put(obj: Any, user: TaskHandle | None) -> Any:
+def _put(obj: Any, user: TaskHandle | None, holders: frozenset[int], memo: dict[int, Any]) -> Any:
     """``obj`` with its references replaced by their values (by ``None`` without a user:
-    the shape a backend checks at submit)."""
+    the shape a backend checks at submit). Only the containers that hold a reference
+    (``holders``) are rebuilt; the others are passed as themselves."""
     cls = obj.__class__
     if cls is Output:
         return None if user is None else value_of(obj, user)
-    if cls is list:
-        return [_put(item, user) for item in obj]
-    if cls is tuple:
-        return tuple([_put(item, user) for item in obj])
-    if cls is dict:
-        return {key: _put(item, user) for key, item in obj.items()}
-    if cls in _ATOMS:
+    key = id(obj)
+    if key not in holders:
         return obj
-    if isinstance(obj, tuple) and hasattr(cls, "_make"):
-        return cls._make([_put(item, user) for item in obj])
-    if isinstance(obj, (list, dict)):  # a subclass: a copy of it (an OrderedDict stays one)
+    if key in memo:
+        return memo[key]
+    memo[key] = obj  # a cycle back to it, while it is being rebuilt, finds the original
+    is_dict = isinstance(obj, dict)
+    items = list(obj.values()) if is_dict else list(obj)
+    new_items = [_put(item, user, holders, memo) for item in items]
+    if cls is list:
+        new: Any = new_items
+    elif cls is tuple:
+        new = tuple(new_items)
+    elif cls is dict:
+        new = dict(zip(obj, new_items, strict=True))
+    elif isinstance(obj, tuple):  # a named tuple
+        new = cls._make(new_items)
+    else:  # a list or dict subclass: a copy of it (an OrderedDict stays one)
         import copy
 
         new = copy.copy(obj)
-        for key, item in obj.items() if isinstance(obj, dict) else enumerate(obj):
-            new[key] = _put(item, user)
-        return new
-    return obj
+        for index, item in zip(obj if is_dict else range(len(items)), new_items, strict=True):
+            new[index] = item
+    memo[key] = new
+    return new
 
 
 def resolve(inputs: Inputs, user: TaskHandle | None) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """The arguments with every reference replaced by its value (raises if one has none);
     without a ``user``, by ``None``."""
-    args = tuple([_put(arg, user) for arg in inputs.args])
-    kwargs = {name: _put(arg, user) for name, arg in inputs.kwargs.items()}
+    memo: dict[int, Any] = {}
+    holders = inputs.holders
+    args = tuple([_put(arg, user, holders, memo) for arg in inputs.args])
+    kwargs = {name: _put(arg, user, holders, memo) for name, arg in inputs.kwargs.items()}
     return args, kwargs
 
 
@@ -248,7 +286,9 @@ def inputs_met(
             kwargs: dict[str, Any] = {}
         else:
             args, kwargs = resolve(inputs, h)
-    except DependencyFailedError as exc:
+    except Exception as exc:  # no value, or a container that would not take it back
+        if not isinstance(exc, DependencyFailedError):
+            exc.add_note(f"raised putting the values of its upstreams into task {h.id!r}")
         return _FAILED, None, exc
     x = h._extra()
     x.inputs = None  # the references (and so the upstreams) are let go
@@ -279,18 +319,21 @@ def _expand(
         value = value_of(arg, h) if arg.__class__ is Output else arg
         try:
             iterables.append(iter(value))
-        except TypeError:
+        except Exception as exc:
             source = f"the output of {arg.handle.id!r}" if arg.__class__ is Output else "it"
             error = TypeError(
                 f"map {h.id!r} cannot iterate over {source}: {type(value).__name__} "
                 f"{value!r:.80} is not iterable"
             )
+            error.__cause__ = exc
             return _FAILED, None, error
     from ._engine import NO_KWARGS
     from ._submit import gc_paused
 
     task = inputs.mapped
     assert task is not None
+    if h._cancel_requested:  # cancelled from another thread while its upstreams ended
+        return _CANCELLED, None, TaskCancelledError(f"task {h.id!r} was cancelled before it ran")
     add = engine.runner._submitter.add
     children: list[TaskHandle] = []
     pumping, engine.pumping = engine.pumping, True  # the items queue; pumped in batches
@@ -298,8 +341,11 @@ def _expand(
         with gc_paused():
             for i, item in enumerate(zip(*iterables, strict=False)):
                 children.append(add(task, item, NO_KWARGS, (), f"{h.id}[{i}]"))
-    except Exception as exc:  # an item refused (a backend's check, a duplicate id)
+    except Exception as exc:  # an item refused (a backend's check, a duplicate id, ...)
         exc.add_note(f"map {h.id!r} stopped at item {len(children)}; the items before it run")
+        engine.pumping = pumping
+        if not pumping:
+            engine.pump()
         return _FAILED, None, exc
     finally:
         engine.pumping = pumping

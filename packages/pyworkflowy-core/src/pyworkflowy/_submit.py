@@ -130,9 +130,10 @@ class Submitter:
         engine = self.engine
         inputs = None
         if Output.seen and (args or kwargs):  # outputs as arguments: extra dependencies
-            refs = find_refs(args, kwargs)
-            if refs is not None:
-                inputs = Inputs(args, kwargs, tuple(refs), mapped)
+            found = find_refs(args, kwargs)
+            if found is not None:
+                refs, holders = found
+                inputs = Inputs(args, kwargs, tuple(refs), holders, mapped)
                 deps = (*deps, *[r for r in refs if not any(r is d for d in deps)])
         name = task.name
         n = -1
