@@ -192,7 +192,10 @@ def make_venv(
         venv = Venv(root / "venv" / "bin" / "python", workdir, uv)
         extra = f"[{','.join(extras)}]" if extras else ""
         requirement = f"{distribution}{extra} @ {wheels[distribution].path.as_uri()}"
-        pip = [uv, "pip", "install", "--python", str(venv.python)]
+        # uv's cache may hold an earlier build of the same name and version (a wheelhouse
+        # path pytest reuses): never take ours from it.
+        refresh = [arg for name in wheels for arg in ("--refresh-package", name)]
+        pip = [uv, "pip", "install", "--python", str(venv.python), *refresh]
         install = subprocess.run(
             [*pip, "--find-links", str(wheelhouse), requirement],
             cwd=workdir,
