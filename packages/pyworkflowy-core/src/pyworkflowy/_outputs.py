@@ -104,19 +104,17 @@ class OutputAttribute:
 class Inputs:
     """A handle's arguments as submitted (with references) and what they refer to."""
 
-    __slots__ = ("args", "children", "holders", "kwargs", "mapped", "refs")
+    __slots__ = ("args", "children", "holders", "kwargs", "mapped")
 
     def __init__(
         self,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        refs: tuple[TaskHandle, ...],
         holders: frozenset[int],
         mapped: Task | None = None,
     ) -> None:
         self.args = args
         self.kwargs = kwargs
-        self.refs = refs
         self.holders = holders  # ids of the containers in args/kwargs that hold references
         self.mapped = mapped  # a dynamic map: the task each item runs
         self.children: list[TaskHandle] | None = None  # a map, once expanded

@@ -133,7 +133,7 @@ class Submitter:
             found = find_refs(args, kwargs)
             if found is not None:
                 refs, holders = found
-                inputs = Inputs(args, kwargs, tuple(refs), holders, mapped)
+                inputs = Inputs(args, kwargs, holders, mapped)
                 deps = (*deps, *[r for r in refs if not any(r is d for d in deps)])
         name = task.name
         n = -1

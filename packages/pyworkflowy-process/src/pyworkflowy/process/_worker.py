@@ -168,7 +168,8 @@ def encode_value(value: Any, task_id: str) -> tuple[int, bytes]:
         return OK, pickle.dumps(value, protocol=_PROTOCOL)
     except Exception:
         pass
-    from ._serialize import describe_unpicklable, dumps
+    from ._diagnose import describe_unpicklable
+    from ._serialize import dumps
 
     try:
         return OK, dumps(value)
