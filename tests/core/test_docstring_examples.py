@@ -7,7 +7,12 @@ import importlib
 
 import pytest
 
-MODULES = ["pyworkflowy.events", "pyworkflowy.exceptions", "pyworkflowy.testing"]
+MODULES = [
+    "pyworkflowy.cache",
+    "pyworkflowy.events",
+    "pyworkflowy.exceptions",
+    "pyworkflowy.testing",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

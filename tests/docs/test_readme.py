@@ -23,7 +23,8 @@ def test_readme_has_python_examples() -> None:
 
 
 @pytest.mark.parametrize("index", range(len(python_blocks(README))))
-def test_readme_block_runs(index: int) -> None:
+def test_readme_block_runs(index: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the files an example writes go to a folder of its own
     code = python_blocks(README)[index]
     namespace: dict[str, object] = {"__name__": f"readme_block_{index}"}
     exec(compile(code, f"README.md block {index}", "exec"), namespace)

@@ -12,15 +12,15 @@ PACKAGE = Path(__file__).resolve().parents[2] / "packages" / "pyworkflowy-persis
 
 
 def test_version_is_its_own_0_1_0() -> None:
-    assert importlib.metadata.version("pyworkflowy-persist") == "0.1.1"
-    assert pyworkflowy.persist.__version__ == "0.1.1"
+    assert importlib.metadata.version("pyworkflowy-persist") == "0.2.0"
+    assert pyworkflowy.persist.__version__ == "0.2.0"
 
 
 def test_it_depends_on_core_by_range() -> None:
     requires = importlib.metadata.requires("pyworkflowy-persist") or []
     assert len(requires) == 1
     name, _, spec = requires[0].replace(" ", "").partition(">=")
-    assert (name, sorted(f">={spec}".split(","))) == ("pyworkflowy-core", ["<0.3", ">=0.1"])
+    assert (name, sorted(f">={spec}".split(","))) == ("pyworkflowy-core", ["<0.3", ">=0.2"])
 
 
 def test_it_needs_python_3_11() -> None:

@@ -13,7 +13,7 @@ BLOCKS = BLOCK.findall(README.read_text())
 
 
 def test_the_readme_has_the_examples() -> None:
-    assert len(BLOCKS) == 4
+    assert len(BLOCKS) == 5
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))

@@ -29,6 +29,11 @@ async def fetch(url: str) -> bytes:
     return url.encode()
 
 
+@task(tags={"db"}, cache=True, cache_ttl=60.0, cache_key=lambda n: str(n))
+def lookup(n: int) -> str:
+    return str(n)
+
+
 @task
 def rows(n: int) -> list[int]:
     return list(range(n))
@@ -91,6 +96,13 @@ def submissions(runner: TaskRunner) -> None:
     assert_type(square.submit(3, key="k"), TaskHandle[int])
     assert_type(runner.submit(square, 2, depends_on=[h]), TaskHandle[int])
     assert_type(runner.submit(halve, 2, key="k"), TaskHandle[float])
+    assert_type(square.submit(3, tags="db"), TaskHandle[int])
+    assert_type(runner.submit(fetch, "u", tags={"api"}), TaskHandle[bytes])
+    assert_type(runner.submit(halve, 2, tags=["a", "b"]), TaskHandle[float])
+    assert_type(h.tags, frozenset[str])
+    assert_type(h.cached, bool)
+    assert_type(lookup.submit(1), TaskHandle[str])
+    lookup.submit("1")  # E
     square.submit("3")  # E
     square.submit(3, 4)  # E
     fetch.submit(1)  # E

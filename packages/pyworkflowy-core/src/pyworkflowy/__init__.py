@@ -23,6 +23,7 @@ from ._errors import (
     TaskError,
     TaskTimeoutError,
 )
+from ._gates import RateLimit
 from ._handle import TaskHandle
 from ._optional import install_hint_finder, missing
 from ._options import TaskOptions
@@ -52,6 +53,7 @@ __all__ = [
     "DependencyFailedError",
     "OnTaskError",
     "Progress",
+    "RateLimit",
     "RecordBatch",
     "RecordColumns",
     "RetryExhaustedError",
@@ -67,6 +69,7 @@ __all__ = [
     "TaskStatus",
     "TaskTimeoutError",
     "backends",
+    "cache",
     "current_task",
     "events",
     "get_current_runner",
@@ -86,10 +89,10 @@ install_hint_finder()
 
 
 def __getattr__(name: str) -> Any:
-    if name == "events":  # imported on first use: most programs never subscribe
+    if name in ("events", "cache"):  # imported on first use: most programs never need them
         import importlib
 
-        return importlib.import_module("pyworkflowy.events")
+        return importlib.import_module(f"pyworkflowy.{name}")
     if name in ("Pool", "PoolKind"):  # upstream 0.2-0.4's names, deprecated
         from . import _compat
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeAlias, TypeVar, overload
 
+from ._options import check_tags
 from ._outputs import Output, gather
 from ._submit import UPSTREAM_SUBMIT, as_deps
 from ._task import Task
@@ -28,6 +29,7 @@ __all__ = ["GraphBuilding"]
 P = ParamSpec("P")
 R = TypeVar("R")
 Deps: TypeAlias = "Iterable[TaskHandle[Any]] | TaskHandle[Any] | None"
+Tags: TypeAlias = "str | Iterable[str] | None"
 
 
 class GraphBuilding:
@@ -73,6 +75,14 @@ class GraphBuilding:
         self, fn: Callable[..., R], /, *a: Any, key: str | None, **k: Any
     ) -> TaskHandle[R]: ...
     @overload
+    def submit(self, fn: Task[..., R], /, *a: Any, tags: Tags, **k: Any) -> TaskHandle[R]: ...
+    @overload
+    def submit(
+        self, fn: Callable[..., Coroutine[Any, Any, R]], /, *a: Any, tags: Tags, **k: Any
+    ) -> TaskHandle[R]: ...
+    @overload
+    def submit(self, fn: Callable[..., R], /, *a: Any, tags: Tags, **k: Any) -> TaskHandle[R]: ...
+    @overload
     def submit(self, fn: Task[P, R], /, *args: P.args, **kwargs: P.kwargs) -> TaskHandle[R]: ...
     @overload
     def submit(
@@ -87,13 +97,15 @@ class GraphBuilding:
         *args: Any,
         depends_on: Iterable[TaskHandle[Any]] | TaskHandle[Any] | None = (),
         key: str | None = None,
+        tags: str | Iterable[str] | None = None,
         **kwargs: Any,
     ) -> TaskHandle[Any]:
         """Add a task (or a plain callable) to the graph and return its handle.
 
         It starts once every handle in ``depends_on`` (one handle, or an iterable of them)
         has finished; ``key`` fixes the handle id (default ``"{task name}#{n}"``), which is
-        what resume matches on.
+        what resume matches on; ``tags`` are added to the task's own for this handle (see
+        ``TaskRunner(limits=...)``).
         """
         if self._driver.closed:
             self._check_open()  # raises
@@ -103,8 +115,11 @@ class GraphBuilding:
         add = submitter.add
         if kwargs and not UPSTREAM_SUBMIT.isdisjoint(kwargs):  # 0.4's args=, payload=, ...
             add, args, kwargs = submitter.upstream(task, args, kwargs)
+        extra = None if tags is None else check_tags(tags)
         if self._engine.loop is not None and not self._engine.on_loop_thread():
-            return self._driver.call_on_loop(add, task, args, kwargs, deps, key)
+            return self._driver.call_on_loop(add, task, args, kwargs, deps, key, None, extra)
+        if extra:
+            return add(task, args, kwargs, deps, key, None, extra)
         return add(task, args, kwargs, deps, key)
 
     @overload

@@ -31,6 +31,7 @@ from ._errors import (
     TaskError,
     TaskTimeoutError,
 )
+from ._gates import Gating
 from ._graph import blocked_outcome
 from ._observers import Observers
 from ._registry import Registry
@@ -41,10 +42,12 @@ if TYPE_CHECKING:
     import asyncio
     from collections.abc import Callable
 
+    from ._gates import Gate
     from ._handle import TaskHandle
     from ._journal import Journal
     from ._lanes import Lane
     from ._runner import TaskRunner
+    from .cache import Cache
     from .testing import VirtualClock
 
 __all__ = ["Engine"]
@@ -70,7 +73,7 @@ _PUMP_BATCH = 64  # starts per pump pass; a small batch keeps live objects under
 _new_tuple: Any = tuple.__new__  # makes a NamedTuple event without its __new__
 
 
-class Engine(Observers, BodyRequests, Cancellation, Registry):
+class Engine(Observers, BodyRequests, Cancellation, Registry, Gating):
     """Runs a runner's handles: see the module docstring for its state."""
 
     def __init__(self, runner: TaskRunner, on_task_error: str, journal: Journal | None) -> None:
@@ -87,6 +90,12 @@ class Engine(Observers, BodyRequests, Cancellation, Registry):
         self.failed_id = ""  # the task whose failure set first_error
         self.aborting = self.serving = self.pumping = self.pump_due = self.wake_due = False
         self.backlog = False  # a handle was queued while pumping: pump again after
+        self.gates: dict[str, Gate] | None = None  # by tag: TaskRunner(limits=...) (`_gates`)
+        self.gate_sets: dict[frozenset[str], tuple[Gate, ...]] | None = None
+        self.parked = 0  # handles waiting in gates: pump unparks while there are some
+        self.cache: Cache | None = None  # TaskRunner(cache=...) (`_caching`)
+        self.owns_cache = False  # made from a path: closed at shutdown
+        self.cache_warned: set[tuple[str, str]] = set()  # (task, cause): warned once
         self.inbox: deque[tuple[Attempt, bool, Any]] = deque()
         self.clock: VirtualClock | None = None  # TaskRunner(clock=...); None: real time
         self.now: Callable[[], float] = _now
@@ -138,10 +147,17 @@ class Engine(Observers, BodyRequests, Cancellation, Registry):
         if outcome is not None:
             return outcome
         x = h._x
-        if x is not None and x.inputs is not None:
-            from ._outputs import inputs_met
+        if x is not None:
+            if x.caching:  # a hit completes it here, unrun
+                from ._caching import lookup
 
-            return inputs_met(self, h, x.inputs)
+                outcome = lookup(self, h, x)
+                if outcome is not None:
+                    return outcome
+            if x.inputs is not None:
+                from ._outputs import inputs_met
+
+                return inputs_met(self, h, x.inputs)
         self.make_ready(h)
         return None
 
@@ -186,6 +202,8 @@ class Engine(Observers, BodyRequests, Cancellation, Registry):
         try:
             while again:
                 again = False
+                if self.parked:
+                    self.unpark()  # parked handles go first (see _gates)
                 for lane in tuple(self.lanes.values()):  # an eager body may add a lane
                     ready, start = lane.ready, self.start
                     while ready and lane.running < lane.limit:
@@ -207,6 +225,15 @@ class Engine(Observers, BodyRequests, Cancellation, Registry):
         self.pump()
 
     def start(self, h: TaskHandle, lane: Lane) -> None:
+        x = h._x
+        if (
+            x is not None
+            and x.tags is not None
+            and x.held is None
+            and self.gates is not None
+            and not self.gate(h, lane)
+        ):
+            return  # parked until its tags' gates let it go
         lane.running += 1
         h._attempts = number = h._attempts + 1
         attempt = h._attempt = Attempt(h, number)
@@ -260,7 +287,7 @@ class Engine(Observers, BodyRequests, Cancellation, Registry):
             self.failed_attempt(h, attempt.number, value)
         if journal is not None and journal.holding and not self.any_running():
             journal.write_held()  # nothing running: no other task can join the batch
-        if h._lane.ready and not self.pumping:
+        if (h._lane.ready or self.parked) and not self.pumping:
             self.pump()  # its slot is free for the next one
 
     settle = report  # what the engine itself calls, on the loop thread
@@ -301,6 +328,8 @@ class Engine(Observers, BodyRequests, Cancellation, Registry):
         if x.timer is not None:
             x.timer.cancel()
             x.timer = None
+        if x.held is not None:
+            self.give_back(h)
         if x.seceded:
             x.seceded = False  # its slot was given back while it waited
         else:
@@ -396,6 +425,14 @@ class Engine(Observers, BodyRequests, Cancellation, Registry):
                 x = h._x
                 if x is not None:
                     x.payload = x.inputs = None  # an item list, upstreams: let them go
+                    if x.parked is not None:
+                        self.unqueue(h)
+                    if x.caching and status is COMPLETED and not x.cache_hit:
+                        key = x.cache_key
+                        if key is not None:
+                            from ._caching import store
+
+                            store(self, h, key, value)
                     if x.waiters is not None:
                         h._wake()
                 if journal is not None:

@@ -6,6 +6,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._gates import Gate
     from ._handle import TaskHandle
     from ._outputs import Inputs
     from ._types import Progress
@@ -23,14 +24,20 @@ class Extra:
     __slots__ = (
         "began",
         "blocker",
+        "cache_hit",
+        "cache_key",
+        "caching",
         "cancel_event",
         "cancel_requested",
         "fingerprint",
+        "held",
         "inputs",
+        "parked",
         "payload",
         "progress",
         "progress_due",
         "seceded",
+        "tags",
         "timer",
         "waiters",
     )
@@ -40,11 +47,17 @@ class Extra:
         self.blocker: TaskHandle | None = None  # the first dependency that did not complete
         self.cancel_event: threading.Event | None = None
         self.cancel_requested = False
+        self.caching = False  # @task(cache=True) on a runner with a cache (see _caching)
+        self.cache_key: str | None = None  # this call's key, once computed
+        self.cache_hit = False  # it completed from the cache without running
         self.fingerprint: str | None = None  # of the arguments, when checkpointing
+        self.held: tuple[Gate, ...] | None = None  # tag gates its running attempt holds
         self.inputs: Inputs | None = None  # arguments holding outputs, until they are put in
+        self.parked: tuple[Gate, ...] | None = None  # the tag gates it waits in (READY)
         self.payload: Any = None  # what the backend's prepare() returned
         self.progress: Progress | None = None  # the body's last report_progress
         self.progress_due = False  # a TaskProgress event is on its way to the loop thread
         self.seceded = False  # the running body waits on another handle: slot given back
+        self.tags: frozenset[str] | None = None  # its task's tags and its submission's
         self.timer: Any = None  # timeout or backoff timer
         self.waiters: list[Any] | None = None  # threads and futures waiting for the outcome

@@ -192,6 +192,18 @@ class TaskHandle(Generic[R]):
         return self._lane.name
 
     @property
+    def tags(self) -> frozenset[str]:
+        """Its task's tags and those given to ``submit`` (see ``TaskRunner(limits=...)``)."""
+        x = self._x
+        return self._task.options.tags if x is None or x.tags is None else x.tags
+
+    @property
+    def cached(self) -> bool:
+        """Whether it completed with a cached result, without running."""
+        x = self._x
+        return x is not None and x.cache_hit
+
+    @property
     def progress(self) -> Progress | None:
         """What its body last reported with ``current_task().report_progress``, or ``None``."""
         x = self._x

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from ._validate import check_choice, check_int, check_seconds, is_number
@@ -13,6 +14,7 @@ __all__ = [
     "OPTION_NAMES",
     "UPSTREAM_TRIGGERS",
     "TaskOptions",
+    "check_tags",
     "take_pool",
     "take_triggers",
 ]
@@ -23,7 +25,8 @@ BUILTIN_SYNC_ONLY = ("thread", "process")  # built-in backends that cannot run c
 
 
 class TaskOptions(NamedTuple):
-    """How a task runs: its name, backend, retries, timeout, backoff and dependency policy.
+    """How a task runs: its name, backend, retries, timeout, backoff, dependency policy,
+    tags (for ``TaskRunner(limits=..., rate_limits=...)``) and caching.
 
     Built by ``@task(...)``, `TaskBase` class attributes or ``Task(fn, ...)`` through
     `TaskOptions.build`, which validates every value and names the bad one.
@@ -38,6 +41,10 @@ class TaskOptions(NamedTuple):
     backoff_max: float = 60.0
     retry_on: tuple[type[BaseException], ...] = (Exception,)
     on_dep_failure: str = "fail"
+    tags: frozenset[str] = frozenset()
+    cache: bool = False
+    cache_key: Callable[..., str | None] | None = None
+    cache_ttl: float | None = None
 
     @classmethod
     def build(cls, name: str, is_async: bool = False, **options: Any) -> TaskOptions:
@@ -86,6 +93,15 @@ class TaskOptions(NamedTuple):
                     f"async functions need the event loop, so backend={backend!r} cannot run "
                     "them; use backend='asyncio' or make the function sync"
                 )
+        cache_key = options.get("cache_key")
+        if cache_key is not None and not callable(cache_key):
+            raise ValueError(f"cache_key must be a callable (or None), got {cache_key!r}")
+        ttl = options.get("cache_ttl")
+        if ttl is not None:
+            ttl = check_seconds(ttl, "cache_ttl", positive=True, hint=" (or None: no expiry)")
+        cache = options.get("cache", False)
+        if not isinstance(cache, bool):
+            raise ValueError(f"cache must be True or False, got {cache!r}")
         return cls(
             name,
             backend,
@@ -96,6 +112,10 @@ class TaskOptions(NamedTuple):
             float(cap),
             _retry_classes(options.get("retry_on", Exception)),
             policy,
+            check_tags(options.get("tags")),
+            cache or cache_key is not None or ttl is not None,
+            cache_key,
+            ttl,
         )
 
     @property
@@ -112,6 +132,24 @@ class TaskOptions(NamedTuple):
         else:
             return 0.0
         return min(delay, self.backoff_max)
+
+
+def check_tags(tags: object, what: str = "tags") -> frozenset[str]:
+    """``tags`` as a frozenset of non-empty strings: one string, or an iterable of them."""
+    if tags is None:
+        return _NO_TAGS
+    if isinstance(tags, str):
+        tags = (tags,)
+    if not isinstance(tags, Iterable) or isinstance(tags, (bytes, Mapping)):
+        raise ValueError(f"{what} must be a string or an iterable of strings, got {tags!r}")
+    found = frozenset(tags)
+    for tag in found:
+        if not isinstance(tag, str) or not tag:
+            raise ValueError(f"{what} must be non-empty strings, got {tag!r} in {tags!r}")
+    return found if found else _NO_TAGS
+
+
+_NO_TAGS: frozenset[str] = frozenset()
 
 
 def _retry_classes(retry_on: object) -> tuple[type[BaseException], ...]:

@@ -11,6 +11,7 @@ from ._building import GraphBuilding
 from ._checkpoint import Checkpointer
 from ._context import _current_runner
 from ._engine import Engine
+from ._flow import FlowControl
 from ._registry import RELEASED
 from ._submit import Submitter, gc_paused
 from ._task import Task
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
     from ._handle import TaskHandle
     from ._journal import Journal
+    from .cache import Cache
     from .events import Subscriber
     from .testing import VirtualClock
 
@@ -31,13 +33,16 @@ __all__ = ["TaskRunner"]
 _new_tuple: Any = tuple.__new__  # makes a TaskResult without its (slower) __new__
 
 
-class TaskRunner(GraphBuilding):
+class TaskRunner(GraphBuilding, FlowControl):
     """Runs submitted tasks in dependency order on asyncio, thread, process or your backends.
 
     ``run()`` runs on this runner's own event loop (one for its whole life); ``arun()``
     on the caller's. Both return ``{handle id: TaskResult}`` for every handle submitted.
     ``max_workers`` bounds each sync backend (an int, or ``{"thread": 32, "process": 2}``
     per backend); coroutines run unbounded unless ``max_concurrency`` is given.
+    ``limits`` and ``rate_limits`` bound tasks by tag, whatever their backend;
+    ``cache`` keeps the results of ``@task(cache=True)`` tasks (a path, or a
+    `pyworkflowy.cache.Cache`).
     """
 
     def __init__(
@@ -53,6 +58,9 @@ class TaskRunner(GraphBuilding):
         max_concurrency: int | None = None,
         pools: Mapping[str, Any] | None = None,
         clock: VirtualClock | None = None,
+        limits: Mapping[str, int] | None = None,
+        rate_limits: Mapping[str, Any] | None = None,
+        cache: str | os.PathLike[str] | Cache | None = None,
     ) -> None:
         if pools is not None:  # upstream 0.2-0.4's spelling of backends= and max_workers=
             from ._compat import backends_from_pools
@@ -96,6 +104,8 @@ class TaskRunner(GraphBuilding):
         from ._serve import Driver
 
         self._driver = Driver(engine, self)
+        if limits is not None or rate_limits is not None or cache is not None:
+            self._setup_flow(limits, rate_limits, cache)
         self._tokens: list[Token[TaskRunner | None]] = []
         if journal is not None:
             self._watch_journal(journal)
@@ -254,6 +264,8 @@ class TaskRunner(GraphBuilding):
                 self.stop()
             if engine.journal is not None:
                 engine.journal.close()
+            if engine.owns_cache and engine.cache is not None:
+                engine.cache.close()
         finally:
             try:
                 for lane in engine.lanes.values():

@@ -95,6 +95,8 @@ class Driver:
         engine.aborting, engine.serving = False, serving
         engine.inbox.clear()  # outcomes of attempts an earlier run already settled
         engine.wake_due = engine.pump_due = False
+        if engine.gates:
+            engine.reset_gate_timers()
         for lane in list(engine.lanes.values()):
             lane.open(loop)
         error: BaseException | None = None

@@ -126,6 +126,7 @@ class Submitter:
         deps: tuple[TaskHandle, ...],
         key: str | None,
         mapped: Task | None = None,
+        tags: frozenset[str] | None = None,
     ) -> TaskHandle:
         engine = self.engine
         inputs = None
@@ -156,6 +157,8 @@ class Submitter:
             if dep.__class__ is not TaskHandle or dep._lane.engine is not engine:
                 self.check_own(dep, "depends_on")  # raises
         handle = TaskHandle(task, handle_id, args, kwargs or NO_KWARGS, lane, deps)
+        if task.special or tags:
+            self.mark(handle, task, tags)
         # Both hooks may refuse the submission: nothing is registered before they pass.
         journal = engine.journal
         record = None
@@ -188,6 +191,16 @@ class Submitter:
         if handle._pending == 0:
             engine.deps_done(handle)
         return handle
+
+    def mark(self, handle: TaskHandle, task: Task, tags: frozenset[str] | None) -> None:
+        """A tagged or cached task's handle: what the engine's gates and cache read."""
+        options = task.options
+        all_tags = options.tags | tags if tags else options.tags
+        if all_tags or (options.cache and self.engine.cache is not None):
+            x = handle._extra()
+            if all_tags:
+                x.tags = all_tags
+            x.caching = options.cache and self.engine.cache is not None
 
     # -- upstream 0.4's submit keywords (see _compat) ---------------------------------------
     def upstream(

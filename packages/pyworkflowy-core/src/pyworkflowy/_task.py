@@ -55,6 +55,10 @@ class TaskOptionArgs(TypedDict, total=False):
     backoff_max: float
     retry_on: type[BaseException] | tuple[type[BaseException], ...]
     on_dep_failure: str
+    tags: str | Iterable[str] | None
+    cache: bool
+    cache_key: Callable[..., str | None] | None
+    cache_ttl: float | None
 
 
 def is_async_callable(fn: Callable[..., Any]) -> bool:
@@ -103,6 +107,7 @@ class Task(Generic[P, R]):
         "is_async",
         "name",
         "options",
+        "special",
         "timeout",
     )
     fn: Callable[..., Any]
@@ -111,6 +116,7 @@ class Task(Generic[P, R]):
     is_async: bool
     backend: str | None
     timeout: float | None
+    special: bool  # tagged or cached: its handles need the engine's slower path
 
     @overload
     def __new__(
@@ -139,6 +145,7 @@ class Task(Generic[P, R]):
         self.is_async = is_async
         self.backend = opts.backend
         self.timeout = opts.timeout
+        self.special = bool(opts.tags) or opts.cache
         if upstream is not None:
             self.triggers, self.payload_map = upstream
         functools.update_wrapper(self, fn, updated=())  # type: ignore[arg-type]
@@ -159,6 +166,10 @@ class Task(Generic[P, R]):
     on_dep_failure = property(
         lambda self: self.options.on_dep_failure, doc="fail, skip or run-anyway."
     )
+    tags = property(lambda self: self.options.tags, doc="Tags, for the runner's limits.")
+    cache = property(lambda self: self.options.cache, doc="Whether results are cached.")
+    cache_key = property(lambda self: self.options.cache_key, doc="The cache key function.")
+    cache_ttl = property(lambda self: self.options.cache_ttl, doc="Cache entries' life (s).")
 
     def backoff_delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based), capped."""
@@ -169,7 +180,8 @@ class Task(Generic[P, R]):
         return self.fn(*args, **kwargs)
 
     # Type checkers check the arguments against ``P`` (Python's ParamSpec allows no other
-    # keyword beside them: with ``depends_on``, ``key`` or ``runner`` they are not checked).
+    # keyword beside them: with ``depends_on``, ``key``, ``tags`` or ``runner`` they are not
+    # checked).
     @overload
     def submit(self, *args: P.args, **kwargs: P.kwargs) -> TaskHandle[R]: ...
     @overload
@@ -187,16 +199,23 @@ class Task(Generic[P, R]):
     ) -> TaskHandle[R]: ...
     @overload
     def submit(self, *args: Any, runner: TaskRunner | None, **kwargs: Any) -> TaskHandle[R]: ...
+    @overload
+    def submit(
+        self, *args: Any, tags: str | Iterable[str] | None, **kwargs: Any
+    ) -> TaskHandle[R]: ...
     def submit(
         self,
         *args: Any,
         runner: TaskRunner | None = None,
         depends_on: Iterable[TaskHandle[Any]] | TaskHandle[Any] | None = (),
         key: str | None = None,
+        tags: str | Iterable[str] | None = None,
         **kwargs: Any,
     ) -> TaskHandle[R]:
         """Enqueue on ``runner`` or on the runner of the enclosing ``with TaskRunner()``."""
-        return self._runner(runner).submit(self, *args, depends_on=depends_on, key=key, **kwargs)
+        return self._runner(runner).submit(
+            self, *args, depends_on=depends_on, key=key, tags=tags, **kwargs
+        )
 
     @overload
     def map(
@@ -326,6 +345,11 @@ class TaskBase(Generic[BP, BR]):
     backoff_max: ClassVar[float] = 60.0
     retry_on: ClassVar[type[BaseException] | tuple[type[BaseException], ...]] = Exception
     on_dep_failure: ClassVar[str] = "fail"
+    tags: ClassVar[str | Iterable[str] | None] = None
+    cache: ClassVar[bool] = False
+    cache_ttl: ClassVar[float | None] = None
+    cache_key: ClassVar[Callable[..., str | None] | None] = None
+    """Define ``def cache_key(self, *args, **kwargs) -> str | None`` to key the cache."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -345,6 +369,7 @@ class TaskBase(Generic[BP, BR]):
     @classmethod
     def _build(cls, instance: TaskBase[Any, Any]) -> Task[Any, Any]:
         options: dict[str, Any] = {option: getattr(cls, option) for option in OPTION_NAMES}
+        options["cache_key"] = instance.cache_key  # a method: bound
         options["name"] = cls.name or f"{cls.__module__}.{cls.__qualname__}"
         pool = getattr(cls, "pool", None)
         if pool is not None:  # upstream 0.x's class attribute

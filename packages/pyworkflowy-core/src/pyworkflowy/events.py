@@ -2,7 +2,8 @@
 
 A handle produces `TaskSubmitted` when it joins the graph, `TaskStarted` when an attempt
 is given to its backend, `TaskRetrying` when an attempt failed and the next one waits
-``delay`` seconds, and `TaskFinished` once it ends (completed, failed, cancelled or
+``delay`` seconds, `TaskCached` when a cached result completes it without running, and
+`TaskFinished` once it ends (completed, failed, cancelled or
 skipped). Waiting for a slot (ready) produces none. A body's
 ``current_task().report_progress(...)`` produces `TaskProgress`; a run that ends produces
 `RunFinished`, and each checkpoint write `CheckpointSaved`.
@@ -40,6 +41,7 @@ __all__ = [
     "Progress",
     "RunFinished",
     "Subscriber",
+    "TaskCached",
     "TaskFinished",
     "TaskProgress",
     "TaskRetrying",
@@ -62,6 +64,15 @@ class TaskStarted(NamedTuple):
     handle: TaskHandle
     time: float
     attempt: int
+
+
+class TaskCached(NamedTuple):
+    """``handle`` (``@task(cache=True)``) completes with the value stored under ``key``,
+    without running; its `TaskFinished` follows."""
+
+    handle: TaskHandle
+    time: float
+    key: str
 
 
 class TaskRetrying(NamedTuple):
@@ -115,6 +126,7 @@ class CheckpointSaved(NamedTuple):
 
 Event = (
     TaskSubmitted
+    | TaskCached
     | TaskStarted
     | TaskRetrying
     | TaskProgress

@@ -1,8 +1,10 @@
-"""pyworkflowy.persist: checkpointers that let an interrupted pyworkflowy run resume.
+"""pyworkflowy.persist: checkpointers that let an interrupted pyworkflowy run resume, and a cache.
 
 `JSONCheckpointer` (the default), `PickleCheckpointer` and `SQLiteCheckpointer` implement
 `pyworkflowy.Checkpointer`; `checkpointer_for_path` picks one by file suffix, which is
 what ``TaskRunner(checkpoint_path=...)`` and ``TaskRunner.resume(path)`` use.
+`SQLiteCache` implements `pyworkflowy.cache.Cache`; ``TaskRunner(cache=path)`` makes one
+with `cache_for_path`.
 """
 
 from __future__ import annotations
@@ -10,18 +12,21 @@ from __future__ import annotations
 import os
 from pathlib import PurePath
 
+from ._cache import SQLiteCache
 from ._json import JSONCheckpointer
 from ._pickle import PickleCheckpointer
 from ._sqlite import SQLiteCheckpointer
 
-__version__ = "0.1.1"
+__version__ = "0.2.0"
 
 __all__ = [
     "PICKLE_SUFFIXES",
     "SQLITE_SUFFIXES",
     "JSONCheckpointer",
     "PickleCheckpointer",
+    "SQLiteCache",
     "SQLiteCheckpointer",
+    "cache_for_path",
     "checkpointer_for_path",
 ]
 
@@ -47,3 +52,10 @@ def checkpointer_for_path(
     if suffix in SQLITE_SUFFIXES:
         return SQLiteCheckpointer(path)
     return JSONCheckpointer(path)
+
+
+def cache_for_path(path: str | os.PathLike[str]) -> SQLiteCache:
+    """The cache for ``path``: a `SQLiteCache` storing pickles, whatever the suffix."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"a cache path must be a str or os.PathLike, got {type(path).__name__}")
+    return SQLiteCache(path)
