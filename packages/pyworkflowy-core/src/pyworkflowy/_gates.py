@@ -44,18 +44,12 @@ _INF = math.inf
 _READY, _RUNNING = TaskStatus.READY, TaskStatus.RUNNING
 _EARLY = 1e-9  # seconds: a loop timer may fire this early (its clock resolution)
 _UNITS = {
-    "s": 1.0,
-    "sec": 1.0,
-    "second": 1.0,
-    "m": 60.0,
-    "min": 60.0,
-    "minute": 60.0,
-    "h": 3600.0,
-    "hour": 3600.0,
-    "d": 86400.0,
-    "day": 86400.0,
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1.0),
+    **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60.0),
+    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600.0),
+    **dict.fromkeys(("d", "day", "days"), 86400.0),
 }
-_RATE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*/\s*([a-z]+?)s?\s*", re.IGNORECASE)
+_RATE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*/\s*([a-z]+)\s*", re.IGNORECASE)
 
 
 class RateLimit(NamedTuple):
@@ -154,10 +148,14 @@ class Gate:
         return f"<Gate {self.tag!r} {self.running}/{self.limit} waiting={len(self.waiting)}>"
 
     def set_rate(self, rate: RateLimit | None) -> None:
+        """A new rate counts from the last start: it is ``1 / rate`` after that one."""
+        old = self.interval
         if rate is None:
             self.interval, self.burst = 0.0, 1
         else:
             self.interval, self.burst = 1.0 / rate.per_second, rate.burst
+        if self.tat != -_INF:
+            self.tat += self.interval - old
 
     def allowed_at(self) -> float:
         """The loop time from which the next start keeps the rate."""
@@ -195,6 +193,8 @@ class Gating:
         """``h`` is about to start: take a slot in each of its gates (True), or park it."""
         x = h._x
         assert x is not None
+        if x.parked is not None:
+            return False  # it waits in its gates already
         tags = x.tags
         assert tags is not None
         sets = self.gate_sets
@@ -331,6 +331,8 @@ class Gating:
             g = gates[tag] = Gate(tag)
             self.gate_sets = None  # tag sets that include it have one more gate now
             self._count_running(g)
+            if self.parked:
+                self._repark()
         if which == "limit":
             g.limit = _INF if limit is None else limit
         else:
@@ -340,6 +342,39 @@ class Gating:
                 g.timer = None
         if self.loop is not None and not self.pumping:
             self.pump()
+
+    def _repark(self) -> None:
+        """A new gate: the parked handles of its tag wait in it too, in the same order.
+
+        The queues agree with one order (the order of parking), so taking, again and
+        again, a handle that is first in every queue it is in gives that order back.
+        """
+        gates = self.gates
+        assert gates is not None
+        order: list[TaskHandle] = []
+        queues = [g.waiting for g in gates.values() if g.waiting]
+        while queues:
+            for queue in queues:
+                h = queue[0]
+                x = h._x
+                parked = () if x is None or x.parked is None else x.parked
+                if all(other.waiting[0] is h for other in parked):
+                    break
+            else:  # cannot happen: the queues agree with the order of parking
+                raise AssertionError("gate queues disagree on the order of parking")
+            for other in parked:
+                other.waiting.popleft()
+            if not parked:
+                queue.popleft()
+            order.append(h)
+            queues = [queue for queue in queues if queue]
+        for h in order:
+            x = h._x
+            assert x is not None and x.tags is not None
+            want = tuple([gates[tag] for tag in sorted(x.tags) if tag in gates])
+            x.parked = want
+            for g in want:
+                g.waiting.append(h)
 
     def _count_running(self, g: Gate) -> None:
         """A gate made while tasks of its tag run: they count (and give it back later)."""
@@ -368,4 +403,6 @@ class Gating:
     def reset_gate_timers(self) -> None:
         """A new run (a new loop, perhaps): timers of the last one are gone."""
         for g in (self.gates or {}).values():
-            g.timer = None
+            if g.timer is not None:
+                g.timer.cancel()  # of the last loop: it must not fire in this run
+                g.timer = None

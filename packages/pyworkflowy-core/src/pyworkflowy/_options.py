@@ -142,11 +142,12 @@ def check_tags(tags: object, what: str = "tags") -> frozenset[str]:
         tags = (tags,)
     if not isinstance(tags, Iterable) or isinstance(tags, (bytes, Mapping)):
         raise ValueError(f"{what} must be a string or an iterable of strings, got {tags!r}")
-    found = frozenset(tags)
-    for tag in found:
+    found = []
+    for tag in tags:
         if not isinstance(tag, str) or not tag:
             raise ValueError(f"{what} must be non-empty strings, got {tag!r} in {tags!r}")
-    return found if found else _NO_TAGS
+        found.append(str.__str__(tag))
+    return frozenset(found) if found else _NO_TAGS
 
 
 _NO_TAGS: frozenset[str] = frozenset()

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._engine import COMPLETED, NO_KWARGS, PENDING, READY
 from ._errors import CycleError
+from ._extra import Extra
 from ._graph import link, path_between
 from ._handle import TaskHandle
 from ._lanes import Lane, make_backend
@@ -197,7 +198,7 @@ class Submitter:
         options = task.options
         all_tags = options.tags | tags if tags else options.tags
         if all_tags or (options.cache and self.engine.cache is not None):
-            x = handle._extra()
+            x = handle._x = Extra()  # not registered yet: no other thread sees it
             if all_tags:
                 x.tags = all_tags
             x.caching = options.cache and self.engine.cache is not None
@@ -262,6 +263,9 @@ class Submitter:
                 raise CycleError(f"depending {handle.id!r} on {dep.id!r} closes a cycle: {cycle}")
         engine = self.engine
         if handle._status is READY:
+            x = handle._x
+            if x is not None and x.parked is not None:
+                engine.unqueue(handle)  # it waited for its tags' gates: not any more
             engine.to(handle, PENDING)  # leaves the ready deque lazily: pump skips it
         handle._set_deps(handle.deps + depends_on)
         for dep in depends_on:
