@@ -21,16 +21,17 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from pyworkflowy import Task, TaskBase, TaskHandle, TaskRunner, TaskStatus, task
 from pyworkflowy.cache import Cache, CacheEntry, CacheWarning, MemoryCache
-from pyworkflowy.events import TaskCached, TaskFinished, TaskStarted, TaskSubmitted
+from pyworkflowy.events import TaskCached, TaskFinished, TaskStarted
 from pyworkflowy.testing import VirtualClock
 
 from tests._recorder import Recorder
 
+T = TypeVar("T")
 COMPLETED = TaskStatus.COMPLETED
 FAILED = TaskStatus.FAILED
 HANG_GUARD = 10.0  # seconds: a test's timeout, only reached if the library hangs
@@ -134,13 +135,13 @@ def run_once(
     return handle
 
 
-def run_chain(cache: Cache, build: Callable[[TaskRunner], TaskHandle[Any]]) -> TaskHandle[Any]:
-    """``build(runner)`` submits a graph on a fresh runner with ``cache``; run it; return
-    the handle ``build`` returned."""
-    with TaskRunner(cache=cache) as runner:
-        handle = build(runner)
+def run_graph(cache: Cache | None, build: Callable[[TaskRunner], T], **runner_options: Any) -> T:
+    """``build(runner)`` submits a graph to a fresh runner with ``cache``; run it; return
+    what ``build`` returned (a handle, or several)."""
+    with TaskRunner(cache=cache, **runner_options) as runner:
+        built = build(runner)
         runner.run()
-    return handle
+    return built
 
 
 class SpyCache(Cache):
@@ -346,9 +347,7 @@ def test_a_cached_task_on_a_runner_without_a_cache_runs_every_time() -> None:
     assert ran == ["square(3)", "square(3)"]
 
 
-def test_a_task_without_cache_on_a_runner_with_a_cache_runs_every_time_and_stores_nothing() -> (
-    None
-):
+def test_a_task_without_cache_on_a_runner_with_a_cache_runs_every_time_and_stores_nothing() -> None:
     spy = SpyCache()
     run_once(spy, plain, 1)
     run_once(spy, plain, 1)
@@ -412,7 +411,7 @@ def test_a_changed_task_body_is_a_miss() -> None:
     assert (handle.cached, handle.result()) == (False, 3)
 
 
-def make_offset_task(offset: int) -> Task[[int], int]:
+def make_offset_task(offset: int) -> Task[..., int]:
     """Task ``shift`` whose closure captures ``offset``."""
 
     @task(cache=True, name="shift")
@@ -435,6 +434,46 @@ def test_a_changed_captured_closure_value_is_a_miss() -> None:
     run_once(store, make_offset_task(10), 1)
     handle = run_once(store, make_offset_task(20), 1)
     assert (handle.cached, handle.result()) == (False, 21)
+
+
+def make_rebindable_task() -> tuple[Task[..., int], Callable[[int], None]]:
+    """Task ``shift`` whose closure captures ``offset``, and a setter that rebinds it."""
+    offset = 10
+
+    @task(cache=True, name="shift")
+    def shift(x: int) -> int:
+        ran.append(f"shift({x})")
+        return x + offset
+
+    def set_offset(value: int) -> None:
+        nonlocal offset
+        offset = value
+
+    return shift, set_offset
+
+
+def test_a_captured_value_rebound_between_runs_of_the_same_task_is_a_miss() -> None:
+    shift, set_offset = make_rebindable_task()
+    store = MemoryCache()
+    run_once(store, shift, 1)
+    set_offset(20)
+    handle = run_once(store, shift, 1)
+    assert (handle.cached, handle.result()) == (False, 21)
+
+
+def test_a_captured_object_changed_between_runs_of_the_same_task_is_a_miss() -> None:
+    settings = {"rate": 1}
+
+    @task(cache=True, name="rated")
+    def rated(x: int) -> int:
+        ran.append(f"rated({x})")
+        return x * settings["rate"]
+
+    store = MemoryCache()
+    run_once(store, rated, 5)
+    settings["rate"] = 2
+    handle = run_once(store, rated, 5)
+    assert (handle.cached, handle.result()) == (False, 10)
 
 
 def make_scaled_task(scale: int) -> Task[..., int]:
@@ -465,7 +504,7 @@ def test_a_cached_chain_through_outputs_runs_nothing_the_second_time() -> None:
         return runner.submit(square, second.output)
 
     store = MemoryCache()
-    run_chain(store, chain)
+    run_graph(store, chain)
     ran.clear()
     with TaskRunner(cache=store) as runner:
         last = chain(runner)
@@ -475,9 +514,7 @@ def test_a_cached_chain_through_outputs_runs_nothing_the_second_time() -> None:
     assert [h.cached for h in handles] == [True, True, True]
 
 
-def test_a_downstream_of_a_cached_upstream_is_keyed_by_the_upstreams_key_not_its_value() -> (
-    None
-):
+def test_a_downstream_of_a_cached_upstream_is_keyed_by_the_upstreams_key_not_its_value() -> None:
     # The upstream's value is never hashed: a value that cannot be keyed still chains.
     @task(cache=True, name="handle_maker")
     def handle_maker() -> threading.Lock:
@@ -488,9 +525,9 @@ def test_a_downstream_of_a_cached_upstream_is_keyed_by_the_upstreams_key_not_its
         return runner.submit(accept, runner.submit(handle_maker).output)
 
     store = MemoryCache()
-    run_chain(store, chain)  # no CacheWarning: the lock is stored, never hashed
+    run_graph(store, chain)  # no CacheWarning: the lock is stored, never hashed
     ran.clear()
-    handle = run_chain(store, chain)
+    handle = run_graph(store, chain)
     assert (handle.cached, ran) == (True, [])
 
 
@@ -499,8 +536,8 @@ def test_an_output_of_an_uncached_upstream_with_the_same_value_is_a_hit() -> Non
         return runner.submit(square, runner.submit(source).output)
 
     store = MemoryCache()
-    run_chain(store, chain)
-    handle = run_chain(store, chain)
+    run_graph(store, chain)
+    handle = run_graph(store, chain)
     assert (handle.cached, handle.result()) == (True, 1)
     assert ran == ["source", "square(1)", "source"]
 
@@ -510,9 +547,9 @@ def test_an_output_of_an_uncached_upstream_with_a_new_value_is_a_miss() -> None:
         return runner.submit(square, runner.submit(source).output)
 
     store = MemoryCache()
-    run_chain(store, chain)
+    run_graph(store, chain)
     feed[0] = 5
-    handle = run_chain(store, chain)
+    handle = run_graph(store, chain)
     assert (handle.cached, handle.result()) == (False, 25)
 
 
@@ -552,10 +589,10 @@ def test_a_downstream_of_a_cleared_upstream_uses_its_new_value() -> None:
         return runner.submit(square, runner.submit(snapshot).output)
 
     store = MemoryCache()
-    run_chain(store, chain)
+    run_graph(store, chain)
     feed[0] = 5
     store.clear(task="snapshot")
-    handle = run_chain(store, chain)
+    handle = run_graph(store, chain)
     assert ran == ["snapshot", "square(1)", "snapshot", "square(5)"]
     assert handle.result() == 25
 
@@ -565,9 +602,9 @@ def test_a_map_over_an_output_caches_each_item() -> None:
         return runner.map(square, runner.submit(load).output)
 
     store = MemoryCache()
-    run_chain(store, mapped)
+    run_graph(store, mapped)
     ran.clear()
-    handle = run_chain(store, mapped)
+    handle = run_graph(store, mapped)
     assert (handle.result(), ran) == ([9, 1, 4], [])
     assert sorted(tasks_in(store)) == ["load", "square", "square", "square"]
 
@@ -821,9 +858,7 @@ def test_the_warning_names_the_keyword_argument() -> None:
         return "ok"
 
     with pytest.warns(CacheWarning, match=r"argument 'guard'"):
-        with TaskRunner(cache=MemoryCache()) as runner:
-            handle = runner.submit(configure, guard=threading.Lock())
-            runner.run()
+        handle = run_graph(MemoryCache(), lambda r: r.submit(configure, guard=threading.Lock()))
     assert handle.result() == "ok"
 
 
@@ -834,10 +869,9 @@ def test_an_open_file_argument_runs_the_call_uncached(tmp_path: Path) -> None:
 
 
 def test_a_fan_of_calls_with_unhashable_arguments_warns_once() -> None:
+    locks = [threading.Lock() for _ in range(100)]
     with pytest.warns(CacheWarning) as record:
-        with TaskRunner(cache=MemoryCache()) as runner:
-            handles = runner.map(accept, [threading.Lock() for _ in range(100)])
-            runner.run()
+        handles = run_graph(MemoryCache(), lambda r: r.map(accept, locks))
     assert len(record) == 1
     assert all(h.status is COMPLETED for h in handles)
     assert len(ran) == 100
@@ -846,11 +880,32 @@ def test_a_fan_of_calls_with_unhashable_arguments_warns_once() -> None:
 def test_an_unhashable_argument_leaves_the_tasks_hashable_calls_cached() -> None:
     store = MemoryCache()
     with pytest.warns(CacheWarning):
-        with TaskRunner(cache=store) as runner:
-            runner.submit(accept, threading.Lock())
-            runner.submit(accept, "a path")
-            runner.run()
+        run_graph(store, lambda r: r.map(accept, [threading.Lock(), "a path"]))
     assert tasks_in(store) == ["accept"]
+
+
+def test_an_unhashable_value_from_an_uncached_upstream_runs_the_downstream_uncached() -> None:
+    @task(name="make_lock")
+    def make_lock() -> threading.Lock:
+        return threading.Lock()
+
+    store = MemoryCache()
+    with pytest.warns(CacheWarning, match=r"'accept'.*argument 0") as record:
+        handle = run_graph(store, lambda r: r.submit(accept, r.submit(make_lock).output))
+    assert len(record) == 1
+    assert (handle.status, handle.result(), store.entries()) == (COMPLETED, "done", [])
+
+
+def test_cache_key_lets_a_task_with_unhashable_arguments_be_cached() -> None:
+    @task(cache_key=lambda name, guard: name, name="named")
+    def named(name: str, guard: Any) -> str:
+        ran.append(f"named({name})")
+        return name
+
+    store = MemoryCache()
+    run_once(store, named, "a", threading.Lock())  # no CacheWarning
+    handle = run_once(store, named, "a", threading.Lock())
+    assert (handle.cached, ran) == (True, ["named(a)"])
 
 
 def test_an_unhashable_captured_value_means_the_task_is_never_cached() -> None:
@@ -863,11 +918,13 @@ def test_an_unhashable_captured_value_means_the_task_is_never_cached() -> None:
         return x
 
     store = MemoryCache()
+
+    def twice(runner: TaskRunner) -> tuple[TaskHandle[int], TaskHandle[int]]:
+        first = runner.submit(locked, 1)
+        return first, runner.submit(locked, 1, depends_on=first)
+
     with pytest.warns(CacheWarning, match=r"'locked'.*closure variable 'guard'") as record:
-        with TaskRunner(cache=store) as runner:
-            first = runner.submit(locked, 1)
-            second = runner.submit(locked, 1, depends_on=first)
-            runner.run()
+        first, second = run_graph(store, twice)
     assert len(record) == 1
     assert (first.result(), second.result(), second.cached) == (1, 1, False)
     assert ran == ["locked(1)", "locked(1)"]
@@ -888,9 +945,7 @@ def test_a_cache_whose_get_raises_warns_and_the_task_runs() -> None:
 def test_a_cache_whose_get_raises_warns_once_for_many_calls() -> None:
     broken = SpyCache(get_error=OSError("disk gone"))
     with pytest.warns(CacheWarning) as record:
-        with TaskRunner(cache=broken) as runner:
-            runner.map(square, range(10))
-            runner.run()
+        run_graph(broken, lambda r: r.map(square, range(10)))
     assert len(record) == 1
     assert len(ran) == 10
 
@@ -912,32 +967,31 @@ def test_a_cache_that_refuses_a_value_warns_not_cached_and_the_task_completes() 
 def test_a_value_the_cache_refused_is_released_to_downstream_tasks() -> None:
     refusing = SpyCache(put_error=TypeError("cannot store a set"))
     with pytest.warns(CacheWarning):
-        with TaskRunner(cache=refusing) as runner:
-            downstream = runner.submit(plain, runner.submit(square, 3).output)
-            runner.run()
+        downstream = run_graph(refusing, lambda r: r.submit(plain, r.submit(square, 3).output))
     assert downstream.result() == 10
 
 
+def square_of_3(runner: TaskRunner) -> TaskHandle[int]:
+    return runner.submit(square, 3)
+
+
+def square_after_plain(runner: TaskRunner) -> TaskHandle[int]:
+    return runner.submit(square, runner.submit(plain, 2).output)
+
+
 @pytest.mark.timeout(HANG_GUARD)  # only reached if the run hangs
-@pytest.mark.parametrize("where", ["get", "put"])
-@pytest.mark.parametrize("upstream", [False, True], ids=["submitted", "after-upstream"])
-def test_a_cache_warning_made_an_error_by_the_filters_ends_the_task(
-    where: str, upstream: bool
+@pytest.mark.parametrize("failing", ["get_error", "put_error"])
+@pytest.mark.parametrize("build", [square_of_3, square_after_plain])
+def test_a_cache_warning_the_filters_make_an_error_ends_the_task_and_the_run(
+    failing: str, build: Callable[[TaskRunner], TaskHandle[int]]
 ) -> None:
-    # -W error or pytest's filterwarnings=error turn the warning into an exception: the
-    # run must still end (the task failing with it, or completing), never hang.
-    error = OSError("disk gone")
-    broken = SpyCache(**{f"{where}_error": error})
+    # -W error (or pytest's filterwarnings = error) turns the CacheWarning into an
+    # exception: submit must not raise it, and the run must end (the task failing with
+    # it or completing), never hang.
+    broken = SpyCache(**{failing: OSError("disk gone")})
     with warnings.catch_warnings():
         warnings.simplefilter("error", CacheWarning)
-        with TaskRunner(cache=broken, on_task_error="continue") as runner:
-            try:
-                if upstream:
-                    handle = runner.submit(square, runner.submit(plain, 2).output)
-                else:
-                    handle = runner.submit(square, 3)
-            finally:
-                runner.run()
+        handle = run_graph(broken, build, on_task_error="continue")
     assert handle.done()
 
 
@@ -994,6 +1048,20 @@ def test_a_task_on_the_process_backend_is_cached_and_a_hit_starts_no_worker() ->
     assert (first.backend, first.cached, first.result()) == ("process", False, 36)
     assert (second.cached, second.result()) == (True, 36)
     assert recorder.of(TaskStarted) == []
+
+
+def test_a_serving_runner_looks_up_tasks_submitted_from_another_thread() -> None:
+    store = MemoryCache()
+    runner = TaskRunner(cache=store)
+    runner.start()
+    try:
+        first = runner.submit(square, 3)
+        assert first.result(timeout=HANG_GUARD) == 9
+        second = runner.submit(square, 3)
+        assert second.result(timeout=HANG_GUARD) == 9
+    finally:
+        runner.shutdown()
+    assert (first.cached, second.cached, ran) == (False, True, ["square(3)"])
 
 
 # -- TaskBase -------------------------------------------------------------------------------
@@ -1100,7 +1168,9 @@ def test_clearing_a_task_leaves_other_tasks_cached() -> None:
 
 
 def test_the_runner_refuses_a_cache_that_is_neither_a_path_nor_a_cache() -> None:
-    with pytest.raises(TypeError, match="cache must be a file path or a pyworkflowy.cache.Cache"):
+    with pytest.raises(
+        TypeError, match=r"cache must be a file path or a pyworkflowy\.cache\.Cache"
+    ):
         TaskRunner(cache=42)  # type: ignore[arg-type]
 
 

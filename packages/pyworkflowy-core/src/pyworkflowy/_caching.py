@@ -33,18 +33,29 @@ class _NoValue(Exception):
 
 
 def lookup(engine: Engine, h: TaskHandle, x: Extra) -> tuple[TaskStatus, Any, Any] | None:
-    """Before ``h`` runs: the outcome that completes it from the cache, or ``None``."""
-    cache = engine.cache
-    if cache is None:
+    """Before ``h`` runs: the outcome that completes it from the cache, or ``None``.
+
+    Whatever goes wrong here fails the task rather than the engine: the user's
+    ``cache_key`` raising, or a `CacheWarning` that the warning filters make an error.
+    """
+    if engine.cache is None:
         return None
     try:
-        key = _key(engine, h, x)
-    except Exception as exc:  # the user's cache_key raised: the task fails, nothing paid
-        exc.add_note(f"raised by the cache_key of task {h.id!r}")
+        return _lookup(engine, h, x)
+    except Exception as exc:
         return _FAILED, None, exc
+
+
+def _lookup(engine: Engine, h: TaskHandle, x: Extra) -> tuple[TaskStatus, Any, Any] | None:
+    cache = engine.cache
+    assert cache is not None
+    fresh: list[bool] = []  # an upstream keyed by its key ran again: its value may be new
+    key = _key(engine, h, x, fresh)
     if key is None:
         return None
     x.cache_key = key
+    if fresh:
+        return None  # run, and store under the key: older entries under it are stale
     now = engine.now()
     try:
         found, value = cache.get(key, now)
@@ -64,7 +75,11 @@ def lookup(engine: Engine, h: TaskHandle, x: Extra) -> tuple[TaskStatus, Any, An
 
 
 def store(engine: Engine, h: TaskHandle, key: str, value: Any) -> None:
-    """``h`` ran and completed with ``value``: keep it under ``key``."""
+    """``h`` ran and completed with ``value``: keep it under ``key``.
+
+    A cache that refuses warns; only a warning the filters make an error raises (the
+    engine then fails the task with it).
+    """
     cache = engine.cache
     if cache is None:
         return
@@ -83,7 +98,7 @@ def store(engine: Engine, h: TaskHandle, key: str, value: Any) -> None:
         _warn(engine, task, "store", f"its result was not cached: {exc}")
 
 
-def _key(engine: Engine, h: TaskHandle, x: Extra) -> str | None:
+def _key(engine: Engine, h: TaskHandle, x: Extra, fresh: list[bool]) -> str | None:
     task = h._task
     inputs = x.inputs
     user_key = task.options.cache_key
@@ -97,7 +112,11 @@ def _key(engine: Engine, h: TaskHandle, x: Extra) -> str | None:
                 return None  # an upstream has no value: it fails when the values go in
         else:
             args, kwargs = h._args, h._kwargs
-        key = user_key(*args, **kwargs)
+        try:
+            key = user_key(*args, **kwargs)
+        except Exception as exc:  # the task fails, and nothing is paid for
+            exc.add_note(f"raised by the cache_key of task {h.id!r}")
+            raise
         if key is None:
             return None  # the function said: do not cache this call
         if not isinstance(key, str):
@@ -112,7 +131,7 @@ def _key(engine: Engine, h: TaskHandle, x: Extra) -> str | None:
         return None
     args, kwargs = (h._args, h._kwargs) if inputs is None else (inputs.args, inputs.kwargs)
     try:
-        return cache_key(identity, args, kwargs, lambda ref: _output_key(ref, h))
+        return cache_key(identity, args, kwargs, lambda ref: _output_key(ref, h, fresh))
     except _NoValue:
         return None
     except Unhashable as exc:
@@ -121,25 +140,34 @@ def _key(engine: Engine, h: TaskHandle, x: Extra) -> str | None:
 
 
 def _identity(engine: Engine, task: Task) -> bytes:
-    """The task's name and code, hashed once per task object."""
-    identity = task.__dict__.get("_cache_identity")
+    """The task's name and code, hashed once per task and run (a closure's captured
+    values may change between runs)."""
+    memo = engine.cache_identities
+    identity = memo.get(task)
     if identity is None:
         from ._cachekey import Unhashable, task_identity
 
         try:
             identity = task_identity(task.fn, task.name)
         except Unhashable as exc:
-            _warn(engine, task, exc.where, f"{exc.where} cannot be hashed stably: {exc.reason}")
             identity = _UNKEYABLE
-        task.__dict__["_cache_identity"] = identity
+            memo[task] = identity
+            _warn(engine, task, exc.where, f"{exc.where} cannot be hashed stably: {exc.reason}")
+        memo[task] = identity
     return identity
 
 
-def _output_key(ref: Output[Any], user: TaskHandle) -> bytes | None:
-    """An upstream's output stands in the key by the upstream's own key, else its value."""
+def _output_key(ref: Output[Any], user: TaskHandle, fresh: list[bool]) -> bytes | None:
+    """An upstream's output stands in the key by the upstream's own key, else its value.
+
+    A cached upstream that ran (rather than hit) may have a new value under its old key
+    (its entry expired or was cleared): ``fresh`` says so, and the user runs again.
+    """
     upstream = ref.handle
     ux = upstream._x
     if ux is not None and ux.cache_key is not None:
+        if not ux.cache_hit:
+            fresh.append(True)
         return b"key:" + ux.cache_key.encode()
     from ._cachekey import encode
     from ._outputs import value_of

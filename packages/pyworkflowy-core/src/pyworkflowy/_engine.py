@@ -96,6 +96,7 @@ class Engine(Observers, BodyRequests, Cancellation, Registry, Gating):
         self.cache: Cache | None = None  # TaskRunner(cache=...) (`_caching`)
         self.owns_cache = False  # made from a path: closed at shutdown
         self.cache_warned: set[tuple[str, str]] = set()  # (task, cause): warned once
+        self.cache_identities: dict[Any, bytes] = {}  # task -> its hashed identity, per run
         self.inbox: deque[tuple[Attempt, bool, Any]] = deque()
         self.clock: VirtualClock | None = None  # TaskRunner(clock=...); None: real time
         self.now: Callable[[], float] = _now
@@ -270,11 +271,19 @@ class Engine(Observers, BodyRequests, Cancellation, Registry, Gating):
         if h._attempt is not attempt:
             return  # already settled: a timeout, a cancel before it ran, an abort
         attempt._context = None  # its TaskContext refers back to it: no cycle left behind
-        if h._x is None:  # the common case of `detach`: no timer, no wait
+        x = h._x
+        if x is None:  # the common case of `detach`: no timer, no wait
             h._attempt = None
             h._lane.running -= 1
         else:
             self.detach(h)
+            if ok and x.caching and x.cache_key is not None:  # it ran: keep its value
+                from ._caching import store
+
+                try:
+                    store(self, h, x.cache_key, value)
+                except Exception as exc:  # a CacheWarning the filters made an error
+                    ok, value = False, exc
         journal = self.journal
         if ok and value is not None and journal is not None:  # None stores anywhere
             try:
@@ -427,12 +436,6 @@ class Engine(Observers, BodyRequests, Cancellation, Registry, Gating):
                     x.payload = x.inputs = None  # an item list, upstreams: let them go
                     if x.parked is not None:
                         self.unqueue(h)
-                    if x.caching and status is COMPLETED and not x.cache_hit:
-                        key = x.cache_key
-                        if key is not None:
-                            from ._caching import store
-
-                            store(self, h, key, value)
                     if x.waiters is not None:
                         h._wake()
                 if journal is not None:

@@ -25,14 +25,16 @@ class FlowControl:
     _engine: Engine
     _driver: Driver
 
-    def _setup_flow(self, limits: object, rate_limits: object, cache: object) -> None:
+    def _setup_flow(
+        self, limits: object, rate_limits: object, cache: object, checkpointer: object
+    ) -> None:
         """The constructor's ``limits=``, ``rate_limits=`` and ``cache=``, checked."""
         engine = self._engine
         for tag, limit in check_limits(limits).items():
             engine.set_gate(tag, limit, which="limit")
         for tag, rate in check_rate_limits(rate_limits).items():
             engine.set_gate(tag, rate=rate, which="rate")
-        engine.cache, engine.owns_cache = open_cache(cache)
+        engine.cache, engine.owns_cache = open_cache(cache, checkpointer)
 
     @property
     def limits(self) -> Mapping[str, int]:
@@ -81,7 +83,7 @@ def _check_tag(tag: object) -> None:
         raise ValueError(f"a tag must be a non-empty string, got {tag!r}")
 
 
-def open_cache(cache: object) -> tuple[Cache | None, bool]:
+def open_cache(cache: object, checkpointer: object = None) -> tuple[Cache | None, bool]:
     """``cache=`` as a `Cache` (a path opens pyworkflowy-persist's SQLite cache), and
     whether the runner made it (and so closes it at shutdown)."""
     from .cache import Cache
@@ -96,7 +98,19 @@ def open_cache(cache: object) -> tuple[Cache | None, bool]:
         raise TypeError(
             f"cache must be a file path or a pyworkflowy.cache.Cache, got {type(cache).__name__}"
         )
+    checkpoint = getattr(checkpointer, "path", None)
+    if isinstance(checkpoint, (str, os.PathLike)) and _same_file(cache, checkpoint):
+        raise ValueError(
+            f"cache={os.fspath(cache)!r} is the checkpoint's file too: give the cache a "
+            "file of its own"
+        )
     return _cache_for_path(cache), True
+
+
+def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    from pathlib import Path
+
+    return Path(a).resolve() == Path(b).resolve()
 
 
 def _cache_for_path(path: str | os.PathLike[str]) -> Cache:

@@ -370,7 +370,8 @@ class Gating:
             queues = [queue for queue in queues if queue]
         for h in order:
             x = h._x
-            assert x is not None and x.tags is not None
+            assert x is not None
+            assert x.tags is not None
             want = tuple([gates[tag] for tag in sorted(x.tags) if tag in gates])
             x.parked = want
             for g in want:

@@ -105,7 +105,7 @@ class TaskRunner(GraphBuilding, FlowControl):
 
         self._driver = Driver(engine, self)
         if limits is not None or rate_limits is not None or cache is not None:
-            self._setup_flow(limits, rate_limits, cache)
+            self._setup_flow(limits, rate_limits, cache, checkpointer)
         self._tokens: list[Token[TaskRunner | None]] = []
         if journal is not None:
             self._watch_journal(journal)

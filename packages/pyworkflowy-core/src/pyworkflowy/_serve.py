@@ -97,6 +97,7 @@ class Driver:
         engine.wake_due = engine.pump_due = False
         if engine.gates:
             engine.reset_gate_timers()
+        engine.cache_identities.clear()  # closures may capture other values by now
         for lane in list(engine.lanes.values()):
             lane.open(loop)
         error: BaseException | None = None

@@ -348,8 +348,6 @@ class TaskBase(Generic[BP, BR]):
     tags: ClassVar[str | Iterable[str] | None] = None
     cache: ClassVar[bool] = False
     cache_ttl: ClassVar[float | None] = None
-    cache_key: ClassVar[Callable[..., str | None] | None] = None
-    """Define ``def cache_key(self, *args, **kwargs) -> str | None`` to key the cache."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -369,7 +367,10 @@ class TaskBase(Generic[BP, BR]):
     @classmethod
     def _build(cls, instance: TaskBase[Any, Any]) -> Task[Any, Any]:
         options: dict[str, Any] = {option: getattr(cls, option) for option in OPTION_NAMES}
-        options["cache_key"] = instance.cache_key  # a method: bound
+        if cls.cache_key is not TaskBase.cache_key:  # defined: a method, used bound
+            options["cache_key"] = instance.cache_key
+        else:
+            options["cache_key"] = None
         options["name"] = cls.name or f"{cls.__module__}.{cls.__qualname__}"
         pool = getattr(cls, "pool", None)
         if pool is not None:  # upstream 0.x's class attribute
@@ -383,3 +384,8 @@ class TaskBase(Generic[BP, BR]):
     def run(self, *args: BP.args, **kwargs: BP.kwargs) -> BR | Coroutine[Any, Any, BR]:
         """The task body; ``def`` or ``async def``."""
         raise NotImplementedError
+
+    def cache_key(self, *args: BP.args, **kwargs: BP.kwargs) -> str | None:
+        """Define it to key the cache by what it returns for ``run``'s arguments (``None``:
+        that call is not cached); defining it turns caching on, as ``cache_key=`` does."""
+        return None

@@ -56,8 +56,9 @@ class Cache(ABC):
     """Where a runner keeps cached results. Subclass it and implement the four methods.
 
     Keys are strings the runner makes; values are what tasks returned. The runner calls
-    `get` and `put` on its event-loop thread (`entries` and `delete` are for you), so an
-    implementation shared between runners on several threads must lock.
+    `get` and `put` on its event-loop thread, or in the thread that submits a task with
+    nothing to wait for (`entries` and `delete` are for you): an implementation used from
+    several threads or shared between runners must lock.
     """
 
     @abstractmethod
