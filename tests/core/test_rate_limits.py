@@ -23,8 +23,15 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pyworkflowy import RetryExhaustedError, TaskHandle, TaskRunner, TaskStatus, events, task
-from pyworkflowy._gates import RateLimit
+from pyworkflowy import (
+    RateLimit,
+    RetryExhaustedError,
+    TaskHandle,
+    TaskRunner,
+    TaskStatus,
+    events,
+    task,
+)
 from pyworkflowy.testing import VirtualClock
 
 from tests._recorder import Recorder

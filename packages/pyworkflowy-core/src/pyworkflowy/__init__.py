@@ -9,10 +9,9 @@ from ._nspath import extend_path
 
 __path__ = extend_path(__path__, __name__)
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import backends
-from ._checkpoint import Checkpointer, RecordBatch, RecordColumns
 from ._context import current_task, get_current_runner
 from ._errors import (
     CheckpointError,
@@ -23,7 +22,6 @@ from ._errors import (
     TaskError,
     TaskTimeoutError,
 )
-from ._gates import RateLimit
 from ._handle import TaskHandle
 from ._optional import install_hint_finder, missing
 from ._options import TaskOptions
@@ -39,6 +37,10 @@ from ._types import (
     TaskResult,
     TaskStatus,
 )
+
+if TYPE_CHECKING:
+    from ._checkpoint import Checkpointer, RecordBatch, RecordColumns
+    from ._limits import RateLimit
 
 __version__ = "0.2.0"
 
@@ -93,6 +95,14 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return importlib.import_module(f"pyworkflowy.{name}")
+    if name == "RateLimit":  # imported when limits are used
+        from ._limits import RateLimit
+
+        return RateLimit
+    if name in ("Checkpointer", "RecordBatch", "RecordColumns"):  # when checkpointing
+        from . import _checkpoint
+
+        return getattr(_checkpoint, name)
     if name in ("Pool", "PoolKind"):  # upstream 0.2-0.4's names, deprecated
         from . import _compat
 

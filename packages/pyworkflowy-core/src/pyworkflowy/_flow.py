@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._gates import RateLimit, check_limits, check_rate_limits, parse_rate
 from ._validate import check_int
 
 if TYPE_CHECKING:
     import os
 
     from ._engine import Engine
+    from ._limits import RateLimit
     from ._serve import Driver
     from .cache import Cache
 
@@ -29,6 +29,8 @@ class FlowControl:
         self, limits: object, rate_limits: object, cache: object, checkpointer: object
     ) -> None:
         """The constructor's ``limits=``, ``rate_limits=`` and ``cache=``, checked."""
+        from ._limits import check_limits, check_rate_limits
+
         engine = self._engine
         for tag, limit in check_limits(limits).items():
             engine.set_gate(tag, limit, which="limit")
@@ -64,6 +66,8 @@ class FlowControl:
         """Tasks tagged ``tag`` start at most at ``rate`` from now on: ``"10/s"``,
         ``"600/min"``, a number per second, ``(rate, burst)``, or ``None`` for no rate
         limit. Safe from any thread and during a run."""
+        from ._limits import parse_rate
+
         _check_tag(tag)
         checked = None if rate is None else parse_rate(rate, f"the rate limit of tag {tag!r}")
         self._on_loop(self._engine.set_gate, tag, rate=checked, which="rate")

@@ -8,7 +8,6 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._building import GraphBuilding
-from ._checkpoint import Checkpointer
 from ._context import _current_runner
 from ._engine import Engine
 from ._flow import FlowControl
@@ -22,6 +21,9 @@ from .backends import Backend
 if TYPE_CHECKING:
     from contextvars import Token
 
+    from typing_extensions import TypeIs
+
+    from ._checkpoint import Checkpointer
     from ._handle import TaskHandle
     from ._journal import Journal
     from .cache import Cache
@@ -75,7 +77,7 @@ class TaskRunner(GraphBuilding, FlowControl):
         interval = check_seconds(checkpoint_interval, "checkpoint_interval", finite=False)
         if checkpoint_path is not None and checkpointer is not None:
             raise ValueError("pass checkpoint_path= or checkpointer=, not both")
-        if checkpointer is not None and not isinstance(checkpointer, Checkpointer):
+        if checkpointer is not None and not _is_checkpointer(checkpointer):
             raise TypeError(
                 f"checkpointer must be a Checkpointer, got {type(checkpointer).__name__}"
             )
@@ -234,7 +236,7 @@ class TaskRunner(GraphBuilding, FlowControl):
         """
         if "checkpoint_path" in kwargs or "checkpointer" in kwargs:
             raise ValueError("resume() takes the checkpoint as its first argument only")
-        if isinstance(path_or_checkpointer, Checkpointer):
+        if _is_checkpointer(path_or_checkpointer):
             checkpointer = path_or_checkpointer
         else:
             checkpointer = _checkpointer_for_path(path_or_checkpointer)
@@ -309,6 +311,12 @@ class TaskRunner(GraphBuilding, FlowControl):
 
 def _probe() -> None:
     """Stands in for a task of the runner's default backend when the runner checks it."""
+
+
+def _is_checkpointer(obj: object) -> TypeIs[Checkpointer]:
+    from ._checkpoint import Checkpointer
+
+    return isinstance(obj, Checkpointer)
 
 
 def _checkpointer_for_path(path: str | os.PathLike[str]) -> Checkpointer:
