@@ -12,7 +12,8 @@ State (all touched on the event-loop thread while a run goes on):
   wins; any other is stale and ignored.
 * `finish` makes a handle terminal and releases its dependents iteratively (chains are
   deep); `to` is the single place where a handle's status changes, and where events are
-  made (only when somebody subscribed).
+  made (only when somebody subscribed; `start` and `finish` inline its no-subscriber
+  case, which only sets the status).
 """
 
 from __future__ import annotations
@@ -240,7 +241,10 @@ class Engine(Observers, BodyRequests, Cancellation, Registry, Gating):
         attempt = h._attempt = Attempt(h, number)
         if h._started_at is None:
             h._started_at = _now()
-        self.to(h, RUNNING, number)
+        if self.subscribers is None:
+            h._status = RUNNING  # to(), inlined for the run nobody watches
+        else:
+            self.to(h, RUNNING, number)
         x = h._x
         if x is not None and x.cancel_requested:  # a subscriber of TaskStarted cancelled it
             error = TaskCancelledError(f"task {h.id!r} was cancelled before it ran")
@@ -429,7 +433,10 @@ class Engine(Observers, BodyRequests, Cancellation, Registry, Gating):
                 deps = h._deps  # kept by id from now on: they must not pin their values
                 if deps is not None:
                     h._deps = deps.id if deps.__class__ is not tuple else _ids(deps)  # type: ignore[union-attr]
-                self.to(h, status, 0, error)
+                if self.subscribers is None:
+                    h._status = status  # to(), inlined for the run nobody watches
+                else:
+                    self.to(h, status, 0, error)
                 self.unfinished -= 1
                 x = h._x
                 if x is not None:
