@@ -604,18 +604,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = Report(quick, started, matrix)
     report.targets = matrix_targets(matrix, quick)
     if not args.matrix_only:
-        log("run_core.py: fan, chain, events, thread, import")
+        log("run_core.py: fan, chain, events, dynmap, limits, cache, thread, import")
         suite = run_core.Suite(quick, 3 if quick else 5)
         suite.fan()
         suite.chain()
         suite.events()
+        events_end = len(suite.rows)
+        suite.dynmap()
+        suite.limits()
+        suite.cache()
         suite.thread()
         suite.import_time()
         report.core = suite
-        fan_row, chain_row, events_row, *event_notes, thread_row, import_row = suite.rows
+        fan_row, chain_row, events_row, *event_notes = suite.rows[:events_end]
+        *flow_rows, thread_row, import_row = suite.rows[events_end:]
         report.targets[:0] = [row_target(fan_row), row_target(chain_row), row_target(events_row)]
         report.targets[3:3] = [row_target(row) for row in event_notes]  # reported, not judged
         report.targets.append(row_target(thread_row))
+        report.targets += [row_target(row) for row in flow_rows]
         log("bench_process.py")
         process = bench_process.measure(quick, os.cpu_count() or 2)
         report.process = process

@@ -148,6 +148,11 @@ def ours_fan_limited(n: int, limit: int = 64) -> None:
         runner.run()
 
 
+def ours_fan_limited_to_8(n: int) -> None:
+    """`ours_fan_limited` at 8 at once: most tasks wait, and each loop pass runs only 8."""
+    ours_fan_limited(n, limit=8)
+
+
 def ours_fan_limit_unreached(n: int) -> None:
     """`ours_fan_limited` with a limit the fan never reaches: the cost of the checks."""
     ours_fan_limited(n, limit=n + 1)
@@ -357,6 +362,8 @@ class Suite:
         n = self.fan_n
         case = f"Fan N={n:,}, every task tagged, limits={{tag: 64}}"
         self.versus(case, "no limits", ours_fan, ours_fan_limited, n, 1.3)
+        case = f"Fan N={n:,}, every task tagged, limits={{tag: 8}}"
+        self.versus(case, "no limits", ours_fan, ours_fan_limited_to_8, n, None)
         case = f"Fan N={n:,}, every task tagged, a limit it never reaches"
         self.versus(case, "no limits", ours_fan, ours_fan_limit_unreached, n, None)
 
