@@ -461,9 +461,9 @@ def test_resume_runs_a_task_again_when_its_upstream_runs_with_other_arguments(
     ran.clear()
 
     with TaskRunner.resume(path) as runner:
-        with pytest.warns(RuntimeWarning, match="differ"):
+        with pytest.warns(RuntimeWarning, match="changed"):
             upstream = numbers.submit(5)
-        with pytest.warns(RuntimeWarning, match="differ"):
+        with pytest.warns(RuntimeWarning, match="changed"):
             again = runner.submit(count, upstream.output)
         runner.run()
     assert ran == ["count"]  # not the stale 3 from the checkpoint

@@ -25,6 +25,40 @@ from typing import Any
 
 from pyworkflowy import TaskHandle, TaskRunner, task
 
+# What this run was asked to do. The tasks read it as a module global: a task's closure
+# values count as its code when a checkpoint is resumed, and these differ between runs.
+ARGS = argparse.Namespace()
+STEPS: list[TaskHandle] = []
+
+
+def log(handle_id: str) -> None:
+    fd = os.open(ARGS.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, f"{handle_id}\n".encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if ARGS.signal:
+        os.write(1, b".")
+
+
+@task(name="step")
+async def step(i: int) -> int:
+    handle_id = f"step#{i % 1000}"
+    log(handle_id)
+    await asyncio.sleep(0)  # stay in flight across a loop iteration
+    if handle_id in ARGS.fail:
+        raise RuntimeError(f"{handle_id} failed on purpose")
+    return i * i
+
+
+@task(name="total")
+async def total() -> int:
+    log("total#0")
+    if ARGS.hang:
+        await asyncio.Event().wait()
+    return sum(h.result() for h in STEPS)
+
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
@@ -38,35 +72,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--bump", action="append", default=[])
     parser.add_argument("--signal", action="store_true")
     parser.add_argument("--hang", action="store_true")
-    args = parser.parse_args(argv)
-
-    def log(handle_id: str) -> None:
-        fd = os.open(args.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, f"{handle_id}\n".encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if args.signal:
-            os.write(1, b".")
-
-    @task(name="step")
-    async def step(i: int) -> int:
-        handle_id = f"step#{i % 1000}"
-        log(handle_id)
-        await asyncio.sleep(0)  # stay in flight across a loop iteration
-        if handle_id in args.fail:
-            raise RuntimeError(f"{handle_id} failed on purpose")
-        return i * i
-
-    steps: list[TaskHandle] = []
-
-    @task(name="total")
-    async def total() -> int:
-        log("total#0")
-        if args.hang:
-            await asyncio.Event().wait()
-        return sum(h.result() for h in steps)
+    args = parser.parse_args(argv, namespace=ARGS)
+    steps = STEPS
 
     options: dict[str, Any] = {
         "max_workers": args.workers,

@@ -216,17 +216,22 @@ def test_a_dependency_failure_recorded_before_runs_again_on_resume(path: Path) -
 
 def test_a_handle_whose_arguments_changed_runs_again(path: Path) -> None:
     first_run(path)
-    with TaskRunner.resume(path) as runner:
-        runner.submit(square, 1)
-        with pytest.warns(RuntimeWarning):
-            changed = runner.submit(square, 20)
-        runner.run()
+    runner = TaskRunner.resume(path)
+    runner.submit(square, 1)
+    with pytest.warns(RuntimeWarning, match="changed"):
+        changed = runner.submit(square, 20)
+    runner.run()
+    with pytest.warns(RuntimeWarning, match="not claimed"):  # square#2 was not submitted
+        runner.shutdown()
     assert (ran, changed.result()) == (["square(20)"], 400)
 
 
 def test_a_warning_says_which_handle_runs_again_and_why(path: Path) -> None:
     first_run(path)
-    message = "task 'square#0' runs again: its arguments differ from the checkpointed run"
+    message = (
+        "task 'square#0' runs again: its arguments or its code (closure values, defaults) "
+        "changed since the checkpointed run"
+    )
     with pytest.warns(RuntimeWarning, match=re.escape(message)), TaskRunner.resume(path) as r:
         r.submit(square, 10)
 
@@ -270,11 +275,14 @@ def test_after_a_resumed_run_the_checkpoint_holds_every_handle(path: Path) -> No
     }
 
 
-def test_records_nothing_claims_are_dropped_at_shutdown(path: Path) -> None:
+def test_records_nothing_claims_are_dropped_at_shutdown_with_a_warning(path: Path) -> None:
     first_run(path)
-    with TaskRunner.resume(path) as runner:
-        runner.submit(square, 1)
-        runner.run()
+    unclaimed = "2 record(s) of the resumed checkpoint were not claimed by any submission"
+    runner = TaskRunner.resume(path)
+    runner.submit(square, 1)
+    runner.run()
+    with pytest.warns(RuntimeWarning, match=re.escape(unclaimed) + ".*'square#1', 'square#2'"):
+        runner.shutdown()
     assert list(stored(path)) == ["square#0"]
 
 
@@ -378,7 +386,8 @@ def test_shutdown_writes_what_run_did_not(path: Path) -> None:
     runner.submit(square, 1)
     runner.run()
     assert len(stored(path)) == 3  # run() flushed; unclaimed records go at shutdown
-    runner.shutdown()
+    with pytest.warns(RuntimeWarning, match="not claimed"):
+        runner.shutdown()
     assert list(stored(path)) == ["square#0"]
 
 

@@ -400,7 +400,7 @@ def test_a_resumed_handle_whose_arguments_changed_may_hit_the_cache(
         runner.submit(square, 3)
         runner.run()
     with TaskRunner.resume(path, cache=cache_path) as runner:
-        with pytest.warns(RuntimeWarning, match="arguments differ"):
+        with pytest.warns(RuntimeWarning, match="arguments or its code"):
             handle = runner.submit(square, 4)  # same id, other arguments: not primed
         runner.run()
     assert (handle.cached, handle.result()) == (True, 16)

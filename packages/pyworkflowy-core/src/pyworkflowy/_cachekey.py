@@ -16,7 +16,8 @@ any process, after restarts and under any ``PYTHONHASHSEED``. The encoding:
   names), defaults and the values their closure captured, so two lambdas with different
   bodies differ; the values of the globals they read are not part of it. Bound methods:
   the instance and the function. Enum members: their type and name.
-- Output references (``handle.output``): the bytes ``output_key`` gives for them.
+- Output references (``handle.output``): the bytes ``output_key`` gives for them. A
+  `TaskHandle` (a closure that waits on one, say) by its id; a `TaskRunner` by its type.
 - Anything else, dataclasses, datetimes, ``Decimal``, ``UUID``, paths, named tuples and
   dict subclasses among them, through ``__reduce_ex__(4)`` as pickle does: the
   reconstructor by name, then its arguments, state (a dict of attributes is sorted like
@@ -41,7 +42,10 @@ from functools import partial
 from types import CodeType, FunctionType, MethodType, ModuleType
 from typing import Any
 
+from ._handle import TaskHandle
 from ._outputs import Output
+from ._runner import TaskRunner
+from ._task import module_name
 
 __all__ = ["Unhashable", "cache_key", "encode", "task_identity"]
 
@@ -243,6 +247,10 @@ def _node(obj: Any, output_key: Callable[[Any], bytes | None] | None) -> bytes |
         head = b"%s%d:" % (b"Z" if isinstance(obj, frozenset) else b"S", len(obj))
         typed = b"" if cls is set or cls is frozenset else b"@" + _global(cls)  # a subclass
         return typed + head, _SET, list(obj), _MEMBERS
+    if cls is TaskHandle:  # a reference to another task: by its id
+        return b"H" + _str(obj.id)
+    if isinstance(obj, TaskRunner):  # the runner a body submits to: not an input
+        return b"R"
     if cls is Output:
         key = output_key(obj) if output_key is not None else None
         if key is None:
@@ -274,7 +282,7 @@ def _reduce(obj: Any) -> bytes | _Node:
         rv = obj.__reduce_ex__(4)
         if isinstance(rv, str):  # a global singleton
             module = getattr(obj, "__module__", None) or cls.__module__
-            return b"G" + _str(f"{module}.{rv}")
+            return b"G" + _str(f"{module_name(module)}.{rv}")
         func, args, state, listitems, dictitems, setter = rv + (None,) * (6 - len(rv))
         listitems = None if listitems is None else list(listitems)
         if dictitems is not None:  # sorted as a dict, except an OrderedDict's
@@ -316,7 +324,7 @@ def _global(obj: Any) -> bytes:
     if module is None:
         owner = getattr(obj, "__self__", None)
         module = owner.__module__ if isinstance(owner, type) else getattr(owner, "__name__", "")
-    return b"G" + _str(f"{module}.{obj.__qualname__}")
+    return b"G" + _str(f"{module_name(module)}.{obj.__qualname__}")
 
 
 def _function(fn: FunctionType) -> tuple[bytes, list[Any], list[str]]:

@@ -18,67 +18,120 @@ from ._types import TaskStatus
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["Journal", "fingerprint"]
+    from ._task import Task
 
-_NO_ARGS = "no-args"
+__all__ = ["Journal", "fingerprint", "task_digest"]
+
+_SCALARS = frozenset({int, float, complex, str, bytes, bool, type(None)})
+_DEEP = 64  # levels of nesting checked for the repr fast path
 
 
-def fingerprint(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    """A digest of the arguments that is stable across processes.
+def fingerprint(identity: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """A digest of a task's identity and its arguments, stable across processes.
 
-    Canonical JSON (sorted keys, sets sorted) where the arguments allow it, pickle
-    otherwise; arguments whose pickle differs between processes only cost a re-run on
-    resume, never a wrong result.
+    ``identity`` is `task_digest`'s (name, code, closure values, defaults). Arguments of
+    plain built-in types (numbers, strings, bytes, None, and lists, tuples and dicts of
+    them) are taken by ``repr``, which tells all of those apart (``(1, 2)`` from
+    ``[1, 2]``, ``{1: 'x'}`` from ``{'1': 'x'}``, ``b"ab"`` from any dict); others by the
+    canonical encoding of the cache keys (`pyworkflowy._cachekey`). Arguments that have no
+    stable form get a digest no later run matches: such a task runs again on resume,
+    never returns a stale result.
     """
     if not args and not kwargs:
-        return _NO_ARGS
+        return identity
     import hashlib
 
-    global _encoder
-    if _encoder is None:
-        import json
-
-        _encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_canonical)
-    try:
-        data = _encoder.encode([args, kwargs]).encode()
-    except (TypeError, ValueError):
-        import pickle
+    if _plain(args, 0) and _plain(kwargs, 0):
+        data = b"r" + repr((args, kwargs)).encode("utf-8", "surrogatepass")
+    else:
+        from ._cachekey import Unhashable, encode
 
         try:
-            data = pickle.dumps((args, sorted(kwargs.items())), protocol=5)
-        except Exception:  # neither JSON nor pickle: identity only, so resume re-runs it
-            data = repr((args, kwargs)).encode()
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+            data = b"c" + encode((args, kwargs))
+        except Unhashable:
+            import uuid
+
+            return f"unmatched-{uuid.uuid4().hex}"
+    return hashlib.blake2b(identity.encode() + b"|" + data, digest_size=16).hexdigest()
 
 
-_encoder: Any = None
+def _identity_without_unhashables(task: Task) -> bytes:
+    """The identity of a task whose closure or defaults hold something that cannot be
+    hashed (a lock, an event, a file): its code and the values that can be, each such
+    value standing as its type (a change to it is not noticed)."""
+    from ._cachekey import Unhashable, encode
+
+    fn = task.fn
+    func = getattr(fn, "__func__", fn)
+    cells = getattr(func, "__closure__", None) or ()
+    values = [
+        *(getattr(func, "__defaults__", None) or ()),
+        *(getattr(func, "__kwdefaults__", None) or {}).values(),
+    ]
+    for cell in cells:
+        try:
+            values.append(cell.cell_contents)
+        except ValueError:  # an empty cell (a name assigned later)
+            values.append(None)
+    parts = [task.name.encode(), encode(getattr(func, "__code__", None))]
+    for value in values:
+        try:
+            parts.append(encode(value))
+        except Unhashable:
+            parts.append(f"<{type(value).__qualname__}>".encode())
+    return b"|".join(parts)
 
 
-def _canonical(obj: object) -> object:
-    """JSON stand-ins for values whose plain encoding is missing or order-dependent."""
-    if isinstance(obj, (set, frozenset)):
-        return {"<set>": sorted(_encoder.encode(item) for item in obj)}
-    if isinstance(obj, (bytes, bytearray)):
-        return {"<bytes>": obj.hex()}
-    raise TypeError(f"no canonical JSON form for {type(obj).__name__}")
+def _plain(obj: object, depth: int) -> bool:
+    """Built-in values whose ``repr`` is exact and the same in every process."""
+    kind = type(obj)
+    if kind in _SCALARS:
+        return kind is not float or obj == obj  # type: ignore[comparison-overlap]  # nan
+    if depth > _DEEP:
+        return False
+    if kind is list or kind is tuple:
+        return all(_plain(item, depth + 1) for item in obj)  # type: ignore[attr-defined]
+    if kind is dict:
+        return all(
+            type(key) in _SCALARS and _plain(value, depth + 1)
+            for key, value in obj.items()  # type: ignore[attr-defined]
+        )
+    return False
 
 
-def _by_id(value: Any) -> Any:
-    """``value`` with every `TaskHandle` in it (nested in lists, tuples, dicts) as its id."""
+def task_digest(task: Task, memo: dict[Task, str]) -> str:
+    """The digest of ``task``'s identity: its name, code, closure values and defaults."""
+    digest = memo.get(task)
+    if digest is None:
+        import hashlib
+
+        from ._cachekey import Unhashable, task_identity
+
+        try:
+            identity = task_identity(task.fn, task.name)
+        except Unhashable:
+            identity = _identity_without_unhashables(task)
+        digest = memo[task] = "task-" + hashlib.blake2b(identity, digest_size=16).hexdigest()
+    return digest
+
+
+def _by_id(value: Any, memo: dict[Task, str]) -> Any:
+    """``value`` with every `TaskHandle` in it (nested in lists, tuples, dicts) as its id,
+    and every output reference as its upstream's id and fingerprint."""
     if isinstance(value, TaskHandle):
         return {"<task handle>": value.id}
     if isinstance(value, Output):  # its value is recorded on the upstream; an upstream
-        up = value.handle  # that runs with other arguments makes this one run again too
+        up = value.handle  # that runs with other arguments or code makes this one run too
         x = up._x
-        digest = (x.fingerprint if x is not None else None) or _NO_ARGS
+        digest = (x.fingerprint if x is not None else None) or task_digest(up._task, memo)
         return {"<task output>": up.id, "of": digest}
     if isinstance(value, (list, tuple)):
-        items = [_by_id(item) for item in value]
+        items = [_by_id(item, memo) for item in value]
         if any(new is not old for new, old in zip(items, value, strict=True)):
             return type(value)(items) if type(value) in (list, tuple) else items
         return value
     if isinstance(value, dict):
-        entries = {key: _by_id(item) for key, item in value.items()}
+        entries = {key: _by_id(item, memo) for key, item in value.items()}
         if any(entries[key] is not item for key, item in value.items()):
             return entries
         return value
@@ -127,6 +180,7 @@ class Journal:
         self.repeats = False
         self.run_completed = False  # set by the runner once a run has ended normally
         self.on_saved: Callable[[int], None] | None = None  # told how many records a save wrote
+        self.tasks: dict[Task, str] = {}  # task -> its identity's digest (`task_digest`)
 
     @classmethod
     def resume(cls, checkpointer: Checkpointer, interval: float) -> Journal:
@@ -145,33 +199,53 @@ class Journal:
         args, kwargs = handle._args, handle._kwargs
         if args or kwargs:
             # Upstream handles are passed by id: they are references, not data to store.
-            args = tuple(_by_id(arg) for arg in args)
-            kwargs = {name: _by_id(arg) for name, arg in kwargs.items()}
+            memo = self.tasks
+            args = tuple(_by_id(arg, memo) for arg in args)
+            kwargs = {name: _by_id(arg, memo) for name, arg in kwargs.items()}
             validate = self.checkpointer.validate
             for i, arg in enumerate(args):
                 validate(arg, f"task {handle.id!r}: argument {i}")
             for name, arg in kwargs.items():
                 validate(arg, f"task {handle.id!r}: keyword argument {name!r}")
             # Taken now: the body may mutate its arguments before the record is written.
-            handle._extra().fingerprint = digest = fingerprint(args, kwargs)
+            identity = task_digest(handle._task, self.tasks)
+            handle._extra().fingerprint = digest = fingerprint(identity, args, kwargs)
+        elif not self.resumed:
+            return None  # the common case stays allocation-free
         else:
-            digest = _NO_ARGS  # the common case stays allocation-free
+            digest = task_digest(handle._task, self.tasks)
         if not self.resumed:
             return None
         record = self.resumed.pop(handle.id, None)
         if record is None:
             return None
         if record["status"] == TaskStatus.COMPLETED:
-            if record["fingerprint"] == digest:
+            if record["name"] != handle._task.name:
+                why = (
+                    f"the checkpoint's record of that id is of task {record['name']!r}, "
+                    f"not {handle._task.name!r}"
+                )
+            elif record["fingerprint"] == digest:
                 return record
+            else:
+                why = "its arguments or its code (closure values, defaults) changed"
             warnings.warn(
-                f"task {handle.id!r} runs again: its arguments differ from the checkpointed "
-                "run (a handle id is matched with the same arguments only)",
+                f"task {handle.id!r} runs again: {why} since the checkpointed run (a "
+                "handle id is matched with the same task, code and arguments only)",
                 RuntimeWarning,
                 stacklevel=4,
             )
         self._removed.add(handle.id)  # its outcome will be written afresh
         return None
+
+    def claim_items(self, map_id: str) -> None:
+        """A map primed from its record never expands: its items' records are its own."""
+        resumed = self.resumed
+        if resumed:
+            prefix = f"{map_id}["
+            for hid in [hid for hid in resumed if hid.startswith(prefix)]:
+                del resumed[hid]
+                self._removed.add(hid)
 
     def check_value(self, handle: TaskHandle, value: object) -> None:
         self.checkpointer.validate(value, f"task {handle.id!r}: return value")
@@ -237,7 +311,7 @@ class Journal:
         self.finished, self._removed, self.repeats = [], set(), False
         try:
             self.checkpointer.save(
-                RecordBatch(partial(_columns, finished), checked=True), list(removed)
+                RecordBatch(partial(_columns, finished, self.tasks), checked=True), list(removed)
             )
         except BaseException:
             self.finished[:0] = finished  # still pending: retried by the next write
@@ -266,7 +340,18 @@ class Journal:
         """
         try:
             if self.resumed and self.run_completed:
-                self._removed.update(self.resumed)
+                unclaimed = list(self.resumed)
+                shown = ", ".join(repr(hid) for hid in unclaimed[:5])
+                more = f" and {len(unclaimed) - 5} more" if len(unclaimed) > 5 else ""
+                warnings.warn(
+                    f"{len(unclaimed)} record(s) of the resumed checkpoint were not claimed "
+                    f"by any submission and are dropped: {shown}{more} (a resume finds a "
+                    "record by handle id: submit the same tasks in the same order, or with "
+                    "the same key=)",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                self._removed.update(unclaimed)
                 self.resumed = {}
             self.flush()
         finally:
@@ -286,19 +371,22 @@ _GET_STARTED = attrgetter("_started_at")
 _GET_FINISHED = attrgetter("_finished_at")
 
 
-def _columns(handles: list[TaskHandle]) -> RecordColumns:
+def _columns(handles: list[TaskHandle], memo: dict[Task, str]) -> RecordColumns:
     """The records of finished handles, column by column (C-level loops where possible)."""
     n = len(handles)
     errors: list[Any] = list(map(_GET_ERROR, handles))
     if errors.count(None) != n:  # not any(): an exception may be false (an empty group)
         errors = [None if e is None else f"{type(e).__name__}: {e}" for e in errors]
     extras = list(map(_GET_EXTRA, handles))
-    if extras.count(None) != n:
-        digests = [(x.fingerprint if x is not None else None) or _NO_ARGS for x in extras]
-    else:
-        digests = [_NO_ARGS] * len(handles)
     tasks = list(map(_GET_TASK, handles))
     one_task = tasks and tasks.count(tasks[0]) == n  # count() compares by identity first
+    if one_task and extras.count(None) == n:  # a map of no-argument calls
+        digests = [task_digest(tasks[0], memo)] * n
+    else:
+        digests = [
+            (x.fingerprint if x is not None else None) or task_digest(t, memo)
+            for x, t in zip(extras, tasks, strict=True)
+        ]
     names = [tasks[0].name] * n if one_task else [t.name for t in tasks]
     ends: list[TaskStatus] = list(map(_GET_STATUS, handles))
     if ends and ends.count(TaskStatus.COMPLETED) == n:

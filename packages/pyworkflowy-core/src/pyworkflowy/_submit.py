@@ -165,6 +165,8 @@ class Submitter:
         record = None
         if journal is not None and (args or kwargs or journal.resumed):
             record = journal.on_submit(handle)
+            if record is not None and inputs is not None and inputs.mapped is not None:
+                journal.claim_items(handle_id)  # a completed map: its items stay unrun
         if inputs is not None:
             if record is None:  # checked again by the backend once the values are in
                 if lane.prepares and inputs.mapped is None:

@@ -78,14 +78,59 @@ def is_async_callable(fn: Callable[..., Any]) -> bool:
 
 
 def derive_name(fn: Callable[..., Any]) -> str:
-    """``module.qualname``; anonymous callables get an ``@id`` suffix so they never collide."""
-    module = getattr(fn, "__module__", None) or type(fn).__module__
+    """``module.qualname``, the same in every run of the program (handle ids, and so
+    resume, rest on it).
+
+    A script's module is named as it would be imported (``python etl.py`` and ``import
+    etl`` give the same names); a lambda after where it is defined (``mod.<lambda>:12:8``,
+    line and column, or a digest of its code where Python keeps no column); a partial after what it wraps (``partial(mod.f)``); a callable
+    object after its class.
+    """
+    if isinstance(fn, functools.partial):
+        return f"partial({derive_name(fn.func)})"
     qualname = getattr(fn, "__qualname__", None)
-    if qualname is None:  # partials, callable instances: anonymous
-        return f"{module}.{type(fn).__qualname__}@{id(fn):x}"
+    if qualname is None:  # a callable object: its class names it
+        kind = type(fn)
+        return f"{module_name(kind.__module__)}.{kind.__qualname__}"
+    module = module_name(getattr(fn, "__module__", None) or type(fn).__module__)
     if getattr(fn, "__name__", None) == "<lambda>":
-        return f"{module}.{qualname}@{id(fn):x}"
+        code = getattr(fn, "__code__", None)
+        if code is None:
+            return f"{module}.{qualname}"
+        column = next((col for _, _, col, _ in code.co_positions() if col), None)
+        if column is None:  # 3.12+ keeps no column for some bodies: a digest of the code
+            import hashlib
+
+            body = code.co_code + repr(code.co_consts).encode()
+            column = hashlib.blake2b(body, digest_size=3).hexdigest()
+        return f"{module}.{qualname}:{code.co_firstlineno}:{column}"
     return f"{module}.{qualname}"
+
+
+def module_name(module: str) -> str:
+    """``module``, with ``__main__`` as the name the script would be imported under."""
+    if module != "__main__":
+        return module
+    import sys
+
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name and spec.name != "__main__":
+        return spec.name  # python -m package.module
+    path = getattr(main, "__file__", None)
+    if not path:
+        return module  # an interactive session
+    from pathlib import Path
+
+    file = Path(path).resolve()
+    if file.suffix != ".py":
+        return module
+    parts = [file.stem]
+    folder = file.parent
+    while (folder / "__init__.py").is_file():  # inside a package: its dotted name
+        parts.append(folder.name)
+        folder = folder.parent
+    return ".".join(reversed(parts))
 
 
 class Task(Generic[P, R]):

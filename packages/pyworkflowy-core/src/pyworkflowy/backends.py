@@ -343,11 +343,20 @@ class AsyncioBackend(Backend):
     def start(self, attempt: Attempt) -> None:
         create = self._create
         assert create is not None, "open() comes before start()"
-        attempt.state = create(_run_coroutine(attempt))
+        made = create(_run_coroutine(attempt))
+        if attempt.state is _STOP_ASKED:  # stop() came during an eager first step
+            made.cancel()
+        attempt.state = made
 
     def stop(self, attempt: Attempt) -> None:
-        if attempt.state is not None:
-            attempt.state.cancel()
+        state = attempt.state
+        if state is None:  # its eager first step runs now (3.12+): cancel it once made
+            attempt.state = _STOP_ASKED
+        elif state is not _STOP_ASKED:
+            state.cancel()
+
+
+_STOP_ASKED = object()  # AsyncioBackend: stop() before the task of the attempt existed
 
 
 async def _run_coroutine(attempt: Attempt) -> None:
