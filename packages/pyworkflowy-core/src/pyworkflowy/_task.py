@@ -83,8 +83,8 @@ def derive_name(fn: Callable[..., Any]) -> str:
 
     A script's module is named as it would be imported (``python etl.py`` and ``import
     etl`` give the same names); a lambda after where it is defined (``mod.<lambda>:12:8``,
-    line and column, or a digest of its code where Python keeps no column); a partial after what it wraps (``partial(mod.f)``); a callable
-    object after its class.
+    line and column, or a digest of its code where Python keeps no column); a partial
+    after what it wraps (``partial(mod.f)``); a callable object after its class.
     """
     if isinstance(fn, functools.partial):
         return f"partial({derive_name(fn.func)})"
