@@ -18,7 +18,7 @@ from pyworkflowy import Task, TaskRunner, task
 CHANGED = "runs again: its arguments or its code"
 
 
-def make_adder(n: int) -> Task[[int], int]:
+def make_adder(n: int) -> Task[..., int]:
     @task(name="add")
     def add(x: int) -> int:
         return x + n
