@@ -340,7 +340,7 @@ class Journal:
         """
         try:
             if self.resumed and self.run_completed:
-                unclaimed = list(self.resumed)
+                unclaimed = sorted(self.resumed)
                 shown = ", ".join(repr(hid) for hid in unclaimed[:5])
                 more = f" and {len(unclaimed) - 5} more" if len(unclaimed) > 5 else ""
                 warnings.warn(
