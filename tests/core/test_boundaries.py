@@ -82,7 +82,12 @@ def test_the_check_sees_core_private_attributes() -> None:
 
 def test_the_check_sees_every_other_distribution() -> None:
     names = {src.parent.name for src in OTHERS}
-    assert {"pyworkflowy-process", "pyworkflowy-persist", "pyworkflowy-cron"} <= names
+    assert {
+        "pyworkflowy-process",
+        "pyworkflowy-persist",
+        "pyworkflowy-cron",
+        "pyworkflowy-dask",
+    } <= names
 
 
 @pytest.mark.parametrize(
@@ -91,6 +96,7 @@ def test_the_check_sees_every_other_distribution() -> None:
         "pyproject.toml",
         "packages/pyworkflowy-process/pyproject.toml",
         "packages/pyworkflowy-cron/pyproject.toml",
+        "packages/pyworkflowy-dask/pyproject.toml",
     ],
 )
 def test_ruff_bans_every_private_core_module(config: str) -> None:

@@ -211,10 +211,47 @@ def test_submitting_a_process_task_without_pyworkflowy_process_raises_install_hi
         runner.submit(heavy)
 
 
+DASK_HINT = "backend 'dask' needs pyworkflowy-dask: pip install 'pyworkflowy-core[dask]'"
+
+
+@pytest.fixture
+def no_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if no distribution registered a backend (pyworkflowy-dask registers "dask")."""
+    import pyworkflowy._lanes
+
+    monkeypatch.setattr(pyworkflowy._lanes, "_entry_points", dict)
+
+
+@pytest.mark.usefixtures("no_entry_points")
+def test_dask_backend_runner_without_pyworkflowy_dask_raises_install_hint() -> None:
+    with pytest.raises(ImportError, match=re.escape(DASK_HINT)):
+        pyworkflowy.TaskRunner(backend="dask")
+
+
+@pytest.mark.usefixtures("no_entry_points")
+def test_submitting_a_dask_task_without_pyworkflowy_dask_raises_install_hint() -> None:
+    @pyworkflowy.task(backend="dask")
+    def remote() -> int:
+        return 1
+
+    with (
+        pyworkflowy.TaskRunner() as runner,
+        pytest.raises(ImportError, match=re.escape(DASK_HINT)),
+    ):
+        runner.submit(remote)
+
+
+@pytest.mark.usefixtures("no_entry_points")
+def test_another_unknown_backend_name_is_still_a_value_error() -> None:
+    with pytest.raises(ValueError, match="unknown backend 'daskk'"):
+        pyworkflowy.TaskRunner(backend="daskk")
+
+
 @pytest.mark.parametrize(
     ("module", "source_dir", "extra"),
     [
         ("pyworkflowy.schedule", "pyworkflowy-cron", "pyworkflowy-core[cron]"),
+        ("pyworkflowy.dask", "pyworkflowy-dask", "pyworkflowy-core[dask]"),
         ("pyworkflowy.persist", "pyworkflowy-persist", "pyworkflowy-core[persist]"),
         ("pyworkflowy.process", "pyworkflowy-process", "pyworkflowy-core[process]"),
     ],

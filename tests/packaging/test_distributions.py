@@ -43,8 +43,12 @@ DISTRIBUTIONS: dict[str, str | None] = {
     "pyworkflowy-process": "pyworkflowy/process",
     "pyworkflowy-persist": "pyworkflowy/persist",
     "pyworkflowy-cron": "pyworkflowy/schedule",
+    "pyworkflowy-dask": "pyworkflowy/dask",
     "pyworkflowy": None,
 }
+# Offered as an extra only (its dependencies are heavy): neither the meta-package nor the
+# 'all' extra installs it.
+EXTRA_ONLY = {"pyworkflowy-dask"}
 
 # Variables that would point a child process at the workspace's environment instead of its own.
 _LEAKY = ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")
@@ -228,6 +232,7 @@ def make_venv(
 # -- the wheels --------------------------------------------------------------------------------
 
 CODE_DISTRIBUTIONS = [name for name, package in DISTRIBUTIONS.items() if package is not None]
+BUNDLED = [name for name in CODE_DISTRIBUTIONS if name not in EXTRA_ONLY]  # in pyworkflowy
 PYTHONS = ["3.11", "3.12", "3.13", "3.14"]
 PROJECT_URLS = {
     "Homepage": "https://github.com/kiliansen/pyWorkflowy",
@@ -317,7 +322,7 @@ def test_the_meta_package_requires_all_four_distributions(wheels: dict[str, Whee
     requires = [
         Requirement(r) for r in wheels["pyworkflowy"].metadata.get_all("Requires-Dist") or []
     ]
-    assert sorted(r.name for r in requires if r.marker is None) == sorted(CODE_DISTRIBUTIONS)
+    assert sorted(r.name for r in requires if r.marker is None) == sorted(BUNDLED)
 
 
 @pytest.mark.parametrize("distribution", ["pyworkflowy-core", "pyworkflowy"])
@@ -327,6 +332,7 @@ def test_the_meta_package_requires_all_four_distributions(wheels: dict[str, Whee
         ("process", ["pyworkflowy-process"]),
         ("persist", ["pyworkflowy-persist"]),
         ("cron", ["pyworkflowy-cron"]),
+        ("dask", ["pyworkflowy-dask"]),
         ("all", ["pyworkflowy-cron", "pyworkflowy-persist", "pyworkflowy-process"]),
     ],
 )
@@ -465,6 +471,14 @@ def test_core_alone_process_backend_names_the_process_extra(core_alone: Venv) ->
     assert hint("process") in error["message"]
 
 
+def test_core_alone_dask_backend_names_the_dask_extra(core_alone: Venv) -> None:
+    error = core_alone.run(
+        CATCH + "from pyworkflowy import TaskRunner\nreport(lambda: TaskRunner(backend='dask'))"
+    )
+    assert error["is_import_error"]
+    assert hint("dask") in error["message"]
+
+
 def test_core_alone_checkpoint_path_names_the_persist_extra(core_alone: Venv) -> None:
     error = core_alone.run(
         CATCH
@@ -523,6 +537,11 @@ def persist_by_name(make_venv: MakeVenv) -> Venv:
     return make_venv("pyworkflowy-persist")
 
 
+@pytest.fixture(scope="module")
+def core_with_dask(make_venv: MakeVenv) -> Venv:
+    return make_venv("pyworkflowy-core", extras=("dask",))
+
+
 def test_core_with_process_extra_runs_a_closure_in_a_worker_without_croniter(
     core_with_process: Venv,
 ) -> None:
@@ -548,9 +567,10 @@ def test_core_with_process_extra_runs_a_closure_in_a_worker_without_croniter(
 
 def test_core_with_all_extra_installs_the_three_optional_distributions(core_with_all: Venv) -> None:
     installed = core_with_all.installed()
-    expected = {name: pyproject(name)["version"] for name in CODE_DISTRIBUTIONS}
-    assert {name: installed.get(name) for name in CODE_DISTRIBUTIONS} == expected
+    expected = {name: pyproject(name)["version"] for name in BUNDLED}
+    assert {name: installed.get(name) for name in BUNDLED} == expected
     assert "pyworkflowy" not in installed  # the extra names the parts, not the meta-package
+    assert not {"pyworkflowy-dask", "distributed"} & set(installed)  # dask is its own extra
     imported = core_with_all.run(
         """
         import json
@@ -559,6 +579,42 @@ def test_core_with_all_extra_installs_the_three_optional_distributions(core_with
         """
     )
     assert imported == "ok"
+
+
+def test_core_with_dask_extra_brings_distributed_and_no_other_sibling(core_with_dask: Venv) -> None:
+    installed = core_with_dask.installed()
+    assert {"pyworkflowy-core", "pyworkflowy-dask", "distributed", "dask"} <= set(installed)
+    assert installed["pyworkflowy-dask"] == pyproject("pyworkflowy-dask")["version"]
+    siblings = {"pyworkflowy-process", "pyworkflowy-persist", "pyworkflowy-cron", "pyworkflowy"}
+    assert not (siblings | {"croniter"}) & set(installed)
+
+
+def test_core_with_dask_extra_runs_a_closure_on_a_local_cluster_it_starts(
+    core_with_dask: Venv,
+) -> None:
+    result = core_with_dask.run(
+        """
+        import json
+        import os
+        from pyworkflowy import TaskRunner, current_task
+        from pyworkflowy.dask import DaskBackend
+
+        factor = 3
+        backend = DaskBackend(n_workers=1, dashboard_address=":0")  # one worker process
+        with TaskRunner(backends={"dask": backend}, backend="dask") as runner:
+            handle = runner.submit(lambda x: (os.getpid(), current_task().attempt, x * factor), 7)
+            runner.run()
+            cluster = backend.cluster
+        pid, attempt, value = handle.result()
+        print(json.dumps({
+            "value": value,
+            "attempt": attempt,
+            "in_a_worker": pid != os.getpid(),
+            "closed": cluster.status.name,
+        }))
+        """
+    )
+    assert result == {"value": 21, "attempt": 1, "in_a_worker": True, "closed": "closed"}
 
 
 def test_a_sibling_installed_by_its_own_name_brings_core_and_works(persist_by_name: Venv) -> None:
@@ -589,11 +645,13 @@ def test_a_sibling_installed_by_its_own_name_brings_core_and_works(persist_by_na
     assert calls == {"calls": [1, 2, 3], "results": [10, 20, 30]}
 
 
-def test_meta_package_installs_every_distribution(meta: Venv) -> None:
+def test_meta_package_installs_every_distribution_but_the_extras(meta: Venv) -> None:
     installed = meta.installed()
-    expected = {name: pyproject(name)["version"] for name in DISTRIBUTIONS}
-    assert {name: installed.get(name) for name in DISTRIBUTIONS} == expected
+    bundled = [name for name in DISTRIBUTIONS if name not in EXTRA_ONLY]
+    expected = {name: pyproject(name)["version"] for name in bundled}
+    assert {name: installed.get(name) for name in bundled} == expected
     assert {"cloudpickle", "croniter"} <= set(installed)
+    assert not {"pyworkflowy-dask", "distributed", "dask"} & set(installed)
 
 
 def test_meta_package_runs_a_lambda_on_the_process_backend(meta: Venv) -> None:

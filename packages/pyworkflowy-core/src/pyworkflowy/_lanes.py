@@ -15,12 +15,14 @@ if TYPE_CHECKING:
     from ._engine import Engine
     from ._handle import TaskHandle
 
-__all__ = ["ENTRY_POINT_GROUP", "PROCESS_HINT", "Lane", "make_backend"]
+__all__ = ["DASK_HINT", "ENTRY_POINT_GROUP", "PROCESS_HINT", "Lane", "make_backend"]
 
 ENTRY_POINT_GROUP = "pyworkflowy.backends"
 PROCESS_HINT = (
     "backend 'process' needs pyworkflowy-process: pip install 'pyworkflowy-core[process]'"
 )
+# "dask" is no built-in: pyworkflowy-dask registers it as an entry point. Without one, say so.
+DASK_HINT = "backend 'dask' needs pyworkflowy-dask: pip install 'pyworkflowy-core[dask]'"
 _INF = float("inf")
 
 
@@ -65,6 +67,8 @@ def make_backend(name: str, coroutines: bool, max_workers: int | None) -> Backen
             raise ImportError(PROCESS_HINT) from exc
         return ProcessBackend()
     entry = _entry_points().get(name)
+    if entry is None and name == "dask":
+        raise ImportError(DASK_HINT)
     if entry is None:
         raise ValueError(
             f"unknown backend {name!r}: use one of 'asyncio', 'thread', 'process', pass "

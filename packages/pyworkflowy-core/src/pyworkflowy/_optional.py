@@ -12,6 +12,7 @@ DISTRIBUTIONS = {
     "pyworkflowy.process": ("pyworkflowy-process", "pyworkflowy-core[process]"),
     "pyworkflowy.persist": ("pyworkflowy-persist", "pyworkflowy-core[persist]"),
     "pyworkflowy.schedule": ("pyworkflowy-cron", "pyworkflowy-core[cron]"),
+    "pyworkflowy.dask": ("pyworkflowy-dask", "pyworkflowy-core[dask]"),
 }
 
 

@@ -1,0 +1,385 @@
+"""`DaskBackend`: task bodies on a ``dask.distributed`` cluster.
+
+How an attempt runs. `start` (on the runner's loop) pickles the call, submits one dask
+task for it (``run_attempt``, key ``"{task}-{handle id}-{attempt}-{session}{n}"``: new for
+every attempt, ``pure=False``, ``retries=0``: retries, backoff and timeouts stay the
+runner's) and calls `Attempt.began`, so a timeout counts from there. The outcome is
+awaited on the dask client's own event loop (``client.gather(..., asynchronous=True)``,
+which batches the fetches of concurrent attempts) and reported from that thread.
+
+Stopping (a cancel, a timeout, an aborted run) cancels the attempt's dask future, so work
+still queued never starts, and sets the body's ``current_task().cancel_event`` on the
+workers (``client.run(cancel_keys, keys)``; stops are batched). The attempt then ends
+``CANCELLED``; a body already running is not interrupted: it runs on in its worker thread
+until it returns or notices its cancel event, and its result is dropped.
+
+Shared state: the runner's loop thread runs `start` and `stop`; the dask client's loop
+thread runs `_watch`, `_flush_stops` and `_on_progress`; a helper thread connects (or
+starts the local cluster) when the first attempt comes. ``_lock`` guards what they share
+(the attempts waiting for the client, the stops to send); ``_live`` and ``_stopping`` are
+only touched by single dict and set operations, atomic under the GIL.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import itertools
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pyworkflowy import TaskCancelledError
+from pyworkflowy.backends import Attempt, Backend
+
+from ._errors import TaskLostError, WorkerDiedError
+from ._serialize import CallChecker, dumps, submission_error
+from ._worker import Call, cancel_keys, run_attempt
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from distributed import Client, LocalCluster
+    from pyworkflowy import TaskHandle
+
+__all__ = ["DaskBackend"]
+
+_log = logging.getLogger("pyworkflowy.dask")
+
+
+class DaskBackend(Backend):
+    """Runs task bodies, sync and async, on a dask cluster.
+
+    ``DaskBackend()`` starts a `distributed.LocalCluster` (one single-threaded worker
+    process per core) when the first attempt comes, and closes it at ``shutdown``.
+    ``DaskBackend(address="tcp://host:8786")`` connects to a running scheduler (the client
+    is closed at ``shutdown``, the cluster is left alone); ``DaskBackend(client=client)``
+    uses your client and leaves it open. Other keyword arguments configure the local
+    cluster (``n_workers``, ``threads_per_worker``, ``processes``, ``memory_limit``, ...).
+    """
+
+    runs_coroutines = True
+    can_stop = False  # a running body is told (its cancel event), not interrupted: not yet
+    reports_begin = True  # began() when the attempt reaches dask: cluster start-up is free
+
+    def __init__(
+        self, address: str | None = None, client: Client | None = None, **cluster_kwargs: Any
+    ) -> None:
+        if address is not None and client is not None:
+            raise ValueError("DaskBackend takes address= or client=, not both")
+        if cluster_kwargs and (address is not None or client is not None):
+            names = ", ".join(sorted(cluster_kwargs))
+            raise ValueError(
+                f"DaskBackend: {names} configure the LocalCluster it starts itself; with "
+                "address= or client= there is none to configure"
+            )
+        if address is not None and not isinstance(address, str):
+            raise TypeError(f"DaskBackend address must be a string, got {address!r}")
+        self.address = address
+        self._user_client = client
+        self._cluster_kwargs = cluster_kwargs
+        self._client: Client | None = client  # ready for submissions (None: not yet)
+        self._cluster: LocalCluster | None = None  # the LocalCluster this backend started
+        self._owns_client = client is None
+        self._subscribed = False
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[Attempt, Call]] = []  # started before the client was ready
+        self._connecting: threading.Thread | None = None
+        self._generation = 0  # shutdown() moves it on: a late connection is closed
+        self._stops: list[Any] = []  # futures to cancel, sent in one batch
+        self._stopping: set[str] = set()  # keys this backend cancelled
+        self._live: dict[str, Attempt] = {}  # key -> attempt, while dask has it
+        session = uuid.uuid4().hex[:12]
+        self._session = session
+        self._topic = f"pyworkflowy-progress-{session}"
+        self._counter = itertools.count()
+        self._checker = CallChecker()
+
+    @property
+    def client(self) -> Client | None:
+        """The dask client attempts go to (``None`` until the first attempt connects)."""
+        return self._client
+
+    @property
+    def cluster(self) -> LocalCluster | None:
+        """The `LocalCluster` this backend started, if it did (its dashboard, its workers)."""
+        return self._cluster
+
+    # -- the backend contract ----------------------------------------------------------
+    def prepare(self, handle: TaskHandle) -> Any:
+        self._checker.check(handle)
+        return None
+
+    def open(self, loop: asyncio.AbstractEventLoop, max_workers: int | None) -> None:
+        return None  # the client keeps its own loop; nothing depends on the runner's
+
+    def start(self, attempt: Attempt) -> None:
+        handle = attempt.handle
+        try:  # read the call now: an abandoned body must not need the handle's arguments
+            payload = dumps((attempt.fn, attempt.args, attempt.kwargs))
+        except Exception as exc:
+            error: BaseException = submission_error(handle, exc, attempt.args, attempt.kwargs)
+            error.__cause__ = exc
+            attempt.fail(error)
+            return
+        key = f"{handle.name}-{handle.id}-{attempt.number}-{self._session}{next(self._counter)}"
+        topic = self._topic
+        call = Call(payload, key, handle.name, handle.id, attempt.number, attempt.is_async, topic)
+        client = self._client
+        if client is None:
+            with self._lock:
+                client = self._client
+                if client is None:
+                    self._waiting.append((attempt, call))
+                    attempt.state = call
+                    self._connect_in_background()
+                    return
+        self._submit(client, attempt, call)
+
+    def stop(self, attempt: Attempt) -> None:
+        state = attempt.state
+        if isinstance(state, Call):  # still waiting for the cluster
+            with self._lock:
+                waiting = [w for w in self._waiting if w[0] is not attempt]
+                found = len(waiting) < len(self._waiting)
+                self._waiting = waiting
+            if found:
+                attempt.state = None
+                message = f"task {attempt.handle.id!r} was cancelled before it reached dask"
+                attempt.fail(TaskCancelledError(message))
+            return
+        if not isinstance(state, _Submitted) or state.future.key in self._stopping:
+            return  # done already, or a stop was sent: stop() may come more than once
+        self._stopping.add(state.future.key)
+        with self._lock:
+            self._stops.append(state.future)
+            first = len(self._stops) == 1
+        if first:
+            with contextlib.suppress(RuntimeError):  # a closed client: nothing left to stop
+                _on_loop(state.client, self._flush_stops, state.client)
+
+    def shutdown(self, wait: bool = True) -> None:
+        with self._lock:
+            self._generation += 1
+            waiting, self._waiting = self._waiting, []
+            connecting, self._connecting = self._connecting, None
+            client, self._client = self._client, self._user_client
+            cluster, self._cluster = self._cluster, None
+            stops, self._stops = self._stops, []
+        for attempt, _ in waiting:
+            attempt.fail(TaskCancelledError(f"task {attempt.handle.id!r}: the runner shut down"))
+        if connecting is not None and wait:
+            connecting.join()  # it closes what it made: the generation has moved on
+        live, self._live = list(self._live.values()), {}
+        if client is None:
+            return
+        # What still runs (abandoned at a timeout, or an aborted run) is cancelled now, and
+        # its bodies are told, before the client or cluster goes.
+        futures = {f.key: f for f in stops}
+        submitted = [a.state for a in live if isinstance(a.state, _Submitted)]
+        futures.update((s.future.key, s.future) for s in submitted)
+        if futures:
+            self._stopping.update(futures)
+            _stop_now(client, list(futures.values()))
+        if self._subscribed:
+            self._subscribed = False
+            if not self._owns_client:
+                with contextlib.suppress(Exception):  # the user closed their client already
+                    client.unsubscribe_topic(self._topic)
+        if self._owns_client:
+            _close(client, cluster)
+
+    def __repr__(self) -> str:
+        if self._user_client is not None:
+            where = f"client={self._user_client!r}"
+        elif self.address is not None:
+            where = f"address={self.address!r}"
+        else:
+            where = "LocalCluster" + (f"({self._cluster_kwargs})" if self._cluster_kwargs else "")
+        return f"DaskBackend({where})"
+
+    # -- submitting --------------------------------------------------------------------
+    def _submit(self, client: Client, attempt: Attempt, call: Call) -> None:
+        """Hand ``call`` to dask; its outcome is awaited on the client's loop (any thread)."""
+        self._subscribe(client)
+        key = call.key
+        try:
+            future = client.submit(run_attempt, call, key=key, pure=False, retries=0)
+        except Exception as exc:
+            exc.add_note(f"pyworkflowy could not submit task {attempt.handle.id!r} to dask")
+            attempt.fail(exc)
+            return
+        attempt.state = _Submitted(future, client)
+        self._live[key] = attempt
+        attempt.began()
+        _on_loop(client, self._watch, client, future, attempt)
+
+    def _subscribe(self, client: Client) -> None:
+        if not self._subscribed:
+            self._subscribed = True
+            client.subscribe_topic(self._topic, self._on_progress)
+
+    def _connect_in_background(self) -> None:
+        """Called under ``_lock`` by the first attempt: connect (or start the cluster)."""
+        if self._connecting is None:
+            thread = threading.Thread(
+                target=self._connect,
+                args=(self._generation,),
+                name="pyworkflowy-dask-connect",
+                daemon=True,
+            )
+            self._connecting = thread
+            thread.start()
+
+    def _connect(self, generation: int) -> None:
+        """On a helper thread: make the client, then submit the attempts that waited."""
+        cluster = None
+        try:
+            from distributed import Client, LocalCluster
+
+            if self.address is not None:
+                client = Client(self.address, set_as_default=False)
+            else:
+                options: dict[str, Any] = {
+                    "n_workers": os.cpu_count() or 1,
+                    "threads_per_worker": 1,
+                    "processes": True,
+                }
+                options.update(self._cluster_kwargs)
+                cluster = LocalCluster(**options)
+                client = Client(cluster, set_as_default=False)
+        except Exception as exc:
+            what = f"connect to {self.address!r}" if self.address else "start a LocalCluster"
+            with self._lock:
+                waiting, self._waiting = self._waiting, []
+                if self._generation == generation:
+                    self._connecting = None  # the next attempt tries again
+            for attempt, _ in waiting:
+                reason = f"{type(exc).__name__}: {exc}"
+                error = RuntimeError(f"backend 'dask' could not {what}: {reason}")
+                error.__cause__ = exc
+                attempt.fail(error)
+            if cluster is not None:
+                with contextlib.suppress(Exception):
+                    cluster.close()
+            return
+        with self._lock:
+            if self._generation != generation:  # shut down meanwhile
+                _close(client, cluster)
+                return
+            self._cluster = cluster
+            for attempt, call in self._waiting:
+                self._submit(client, attempt, call)
+            self._waiting = []
+            self._client = client
+            self._connecting = None
+
+    # -- on the client's loop ----------------------------------------------------------
+    async def _watch(self, client: Any, future: Any, attempt: Attempt) -> None:
+        """Await one attempt's outcome and report it (runs on the dask client's loop)."""
+        key = future.key
+        try:
+            value = await client.gather(future, asynchronous=True)
+        except BaseException as exc:  # asyncio's CancelledError too: the client is closing
+            attempt.fail(self._failure(attempt, key, exc))
+        else:
+            attempt.succeed(value)
+        finally:
+            self._live.pop(key, None)
+            self._stopping.discard(key)
+            attempt.state = None  # the future goes: dask may forget the result
+
+    def _failure(self, attempt: Attempt, key: str, exc: BaseException) -> BaseException:
+        """What to report for a dask error: the body's own exceptions as they are."""
+        import asyncio
+
+        from distributed import KilledWorker
+
+        handle_id = attempt.handle.id
+        if isinstance(exc, (concurrent.futures.CancelledError, asyncio.CancelledError)):
+            if key in self._stopping:
+                return TaskCancelledError(
+                    f"task {handle_id!r} was cancelled: its dask future was cancelled (a body "
+                    "already running runs on in its worker, with its cancel_event set)"
+                )
+            error: BaseException = TaskLostError(
+                f"dask dropped task {handle_id!r} (key {key!r}) without a result: {exc}"
+            )
+        elif isinstance(exc, KilledWorker):
+            worker = getattr(getattr(exc, "last_worker", None), "address", None)
+            where = f"the dask worker {worker}" if worker else "its dask worker"
+            error = WorkerDiedError(
+                f"{where} died while running task {handle_id!r} (dask's KilledWorker: it "
+                f"gave up after {getattr(exc, 'allowed_failures', 0) + 1} worker death(s); "
+                "see that worker's log)",
+                worker,
+            )
+        else:
+            return exc
+        error.__cause__ = exc
+        return error
+
+    async def _flush_stops(self, client: Any) -> None:
+        """Cancel the futures stopped since the last flush, and tell their bodies."""
+        with self._lock:
+            futures, self._stops = self._stops, []
+        if not futures:
+            return
+        keys = [f.key for f in futures]
+        try:
+            await client.cancel(futures, asynchronous=True, reason="stopped by pyworkflowy")
+            await client.run(cancel_keys, keys, on_error="ignore", asynchronous=True)
+        except Exception as exc:  # a closing client: the watchers report what happens
+            _log.debug("could not stop dask keys %s: %s", keys, exc)
+
+    def _on_progress(self, event: tuple[float, Any]) -> None:
+        """A body's progress event (on the client's loop): relay it to its attempt."""
+        try:
+            key, done, total, message = event[1]
+        except (TypeError, ValueError):
+            return
+        attempt = self._live.get(key)
+        if attempt is None or not attempt.current:
+            return
+        try:
+            attempt.report_progress(done, total, message)
+        except Exception as exc:  # a bad report must not cost the task its result
+            _log.warning("task %r: progress from dask was refused: %s", attempt.handle.id, exc)
+
+
+class _Submitted:
+    """`Attempt.state` once dask has the attempt: its future and the client that owns it."""
+
+    __slots__ = ("client", "future")
+
+    def __init__(self, future: Any, client: Client) -> None:
+        self.future = future
+        self.client = client
+
+
+def _on_loop(client: Client, fn: Callable[..., Any], *args: Any) -> None:
+    """Run ``fn(*args)`` (a coroutine function too) on the client's event loop, from any
+    thread."""
+    loop = client.loop
+    assert loop is not None, "a client that is not closed has a loop"
+    loop.add_callback(fn, *args)
+
+
+def _stop_now(client: Client, futures: list[Any]) -> None:
+    """`DaskBackend._flush_stops`, from a thread other than the client's loop."""
+    try:
+        client.cancel(futures, reason="pyworkflowy runner shut down")
+        client.run(cancel_keys, [f.key for f in futures], on_error="ignore")
+    except Exception as exc:  # a closed client: nothing left to stop
+        _log.debug("could not stop dask keys at shutdown: %s", exc)
+
+
+def _close(client: Client, cluster: LocalCluster | None) -> None:
+    try:
+        client.close()
+    finally:
+        if cluster is not None:
+            cluster.close()

@@ -1,0 +1,267 @@
+"""The dask backend on a cluster of threads: bodies, context, retries, timeouts, data flow.
+
+Every test gets its own `DaskBackend` on the session's client (the ``backend`` fixture);
+bodies that must wait do so on `distributed.Event`s that the test sets (see conftest).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any
+
+import pytest
+
+pytest.importorskip("distributed")
+
+from distributed import Client, Event
+from pyworkflowy import (
+    Progress,
+    TaskContext,
+    TaskRunner,
+    TaskStatus,
+    TaskTimeoutError,
+    current_task,
+    task,
+)
+from pyworkflowy.dask import DaskBackend
+from pyworkflowy.events import TaskProgress, TaskRetrying, TaskStarted
+
+Events = Callable[[str], Any]
+Name = Callable[[str], str]
+
+
+def context() -> TaskContext:
+    """`current_task()` in a body, where it is never None."""
+    ctx = current_task()
+    assert ctx is not None
+    return ctx
+
+
+def where() -> str:
+    from distributed import get_worker
+
+    return get_worker().address
+
+
+async def double_where(x: int) -> tuple[int, str, str]:
+    import asyncio
+
+    from distributed import get_worker
+
+    await asyncio.sleep(0)
+    return 2 * x, get_worker().address, context().id
+
+
+def context_fields() -> tuple[str, str, int, bool, bool]:
+    ctx = context()
+    cancel = ctx.cancel_event
+    return ctx.name, ctx.id, ctx.attempt, isinstance(cancel, threading.Event), cancel.is_set()
+
+
+def make_adder(n: int) -> Callable[[int], int]:
+    def add(x: int) -> int:
+        return x + n
+
+    return add
+
+
+def count_steps(n: int) -> int:
+    ctx = context()
+    for i in range(1, n + 1):
+        ctx.report_progress(i, n, f"step {i}")
+    return n
+
+
+def flaky() -> int:
+    attempt = context().attempt
+    if attempt < 3:
+        raise ConnectionError(f"attempt {attempt} failed")
+    return attempt
+
+
+def wait_for_cancel(seen: str) -> bool:
+    cancelled = context().cancel_event.wait(30)
+    if cancelled:
+        Event(seen).set()  # tell the test the worker-side event was set
+    return cancelled
+
+
+def hold(started: str, release: str) -> str:
+    Event(started).set()
+    Event(release).wait(30)
+    return "held"
+
+
+def mark(ran: str) -> None:
+    Event(ran).set()
+
+
+def test_a_sync_body_runs_on_a_dask_worker(backend: DaskBackend, client: Client) -> None:
+    with TaskRunner(backends={"dask": backend}) as runner:
+        handle = runner.submit(task(backend="dask")(where))
+        runner.run()
+    assert handle.result() in client.scheduler_info()["workers"]
+    assert handle.backend == "dask"
+
+
+def test_an_async_body_runs_in_an_event_loop_on_a_worker(
+    backend: DaskBackend, client: Client
+) -> None:
+    with TaskRunner(backends={"dask": backend}) as runner:
+        handle = runner.submit(task(backend="dask")(double_where), 21, key="async")
+        runner.run()
+    value, address, handle_id = handle.result()
+    assert (value, handle_id) == (42, "async")
+    assert address in client.scheduler_info()["workers"]
+
+
+def test_the_runner_default_sends_lambdas_and_closures(backend: DaskBackend) -> None:
+    factor = 3
+    with TaskRunner(backends={"dask": backend}, backend="dask") as runner:
+        scaled = runner.submit(lambda x: x * factor, 7)
+        added = runner.submit(make_adder(5), 1)
+        runner.run()
+    assert (scaled.result(), added.result()) == (21, 6)
+
+
+def test_current_task_in_the_body_names_the_handle_and_attempt(backend: DaskBackend) -> None:
+    fields = task(backend="dask", name="fields")(context_fields)
+    with TaskRunner(backends={"dask": backend}) as runner:
+        handle = runner.submit(fields, key="the-fields")
+        runner.run()
+    assert handle.result() == ("fields", "the-fields", 1, True, False)
+
+
+def test_progress_reported_on_a_worker_reaches_the_handle(backend: DaskBackend) -> None:
+    seen: list[Progress] = []
+    with TaskRunner(backends={"dask": backend}, backend="dask") as runner:
+        runner.subscribe(lambda e: seen.append(e.progress) if isinstance(e, TaskProgress) else None)
+        handle = runner.submit(count_steps, 3)
+        runner.run()
+    assert handle.result() == 3
+    assert handle.progress == Progress(3, 3, "step 3")  # the last report always goes home
+    assert seen[-1] == Progress(3, 3, "step 3")
+
+
+def test_retries_and_backoff_are_the_runners(backend: DaskBackend) -> None:
+    retried: list[TaskRetrying] = []
+    flaky_task = task(backend="dask", retries=3, backoff="exponential", backoff_base=0.01)(flaky)
+    with TaskRunner(backends={"dask": backend}) as runner:
+        runner.subscribe(lambda e: retried.append(e) if isinstance(e, TaskRetrying) else None)
+        handle = runner.submit(flaky_task)
+        runner.run()
+    assert handle.result() == 3
+    assert handle.attempts == 3
+    assert [(e.attempt, str(e.error), e.delay) for e in retried] == [
+        (1, "attempt 1 failed", 0.01),
+        (2, "attempt 2 failed", 0.02),
+    ]
+    assert all(isinstance(e.error, ConnectionError) for e in retried)
+
+
+def test_a_body_exception_reaches_the_handle_with_its_type(backend: DaskBackend) -> None:
+    def fail() -> None:
+        raise KeyError("missing")
+
+    with TaskRunner(backends={"dask": backend}, backend="dask", on_task_error="continue") as r:
+        handle = r.submit(fail)
+        r.run()
+    assert handle.status is TaskStatus.FAILED
+    assert isinstance(handle.exception(), KeyError)
+
+
+def test_a_timeout_ends_the_attempt_and_sets_the_bodys_cancel_event(
+    backend: DaskBackend, events: Events, name: Name
+) -> None:
+    seen = events(name("seen"))
+    slow = task(backend="dask", timeout=0.5, retries=2)(wait_for_cancel)
+    with TaskRunner(backends={"dask": backend}, on_task_error="continue") as runner:
+        handle = runner.submit(slow, name("seen"))
+        runner.run()  # returns at the timeout: the body may still be running
+        assert seen.wait(10)  # the body saw current_task().cancel_event set on its worker
+    error = handle.exception()
+    assert isinstance(error, TaskTimeoutError)
+    assert handle.attempts == 1  # a timeout is never retried
+    assert "cannot stop a running body" in error.__notes__[0]
+
+
+def test_cancelling_work_queued_in_dask_means_it_never_starts(
+    backend: DaskBackend, client: Client, events: Events, name: Name
+) -> None:
+    started = [events(name(f"started-{i}")) for i in range(2)]
+    release, ran = events(name("release")), events(name("ran"))
+    handed_to_dask = threading.Event()
+    blocker, marker = task(backend="dask")(hold), task(backend="dask")(mark)
+    with TaskRunner(backends={"dask": backend}, max_workers=3) as runner:
+        # Two bodies take both worker threads; the third waits inside dask.
+        blockers = [blocker.submit(name(f"started-{i}"), name("release")) for i in range(2)]
+        queued = marker.submit(name("ran"), key="queued")
+
+        def on_event(event: object) -> None:
+            if isinstance(event, TaskStarted) and event.handle is queued:
+                handed_to_dask.set()
+
+        runner.subscribe(on_event)
+        running = threading.Thread(target=runner.run)
+        running.start()
+        assert handed_to_dask.wait(10)
+        assert all(event.wait(10) for event in started)
+        assert queued.cancel()
+        assert queued.wait(10)
+        release.set()
+        running.join(30)
+    assert queued.status is TaskStatus.CANCELLED
+    assert [b.result() for b in blockers] == ["held", "held"]
+    # One more task through the same client: the scheduler takes the client's messages in
+    # order, so it has handled the cancel (and told the worker) before this one runs.
+    assert client.submit(lambda: "after", pure=False).result(timeout=10) == "after"
+    keys = client.run_on_scheduler(lambda dask_scheduler: [str(k) for k in dask_scheduler.tasks])
+    assert not any("-queued-" in key for key in keys)  # the scheduler has forgotten it
+    assert not ran.is_set()
+
+
+@task(backend="dask")
+def load() -> list[int]:
+    return [1, 2, 3]
+
+
+@task(backend="dask")
+def total(rows: list[int]) -> int:
+    return sum(rows)
+
+
+@task(backend="dask")
+async def describe(value: int, label: str) -> str:
+    return f"{label}={value}"
+
+
+def test_upstream_outputs_arrive_as_values(backend: DaskBackend) -> None:
+    with TaskRunner(backends={"dask": backend}) as runner:
+        rows = load.submit()
+        summed = total.submit(rows.output)
+        text = describe.submit(summed.output, label="sum")
+        runner.run()
+    assert text.result() == "sum=6"
+    assert summed.deps == (rows,)
+
+
+def test_constructing_the_runner_finds_dask_by_entry_point_and_starts_nothing() -> None:
+    (entry,) = entry_points(group="pyworkflowy.backends", name="dask")
+    assert entry.load() is DaskBackend
+    with TaskRunner(backend="dask"):
+        pass
+    assert not [t for t in threading.enumerate() if t.name == "pyworkflowy-dask-connect"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"address": "tcp://127.0.0.1:8786", "client": object()}, "address= or client=, not both"),
+        ({"address": "tcp://127.0.0.1:8786", "n_workers": 2}, "n_workers configure the Local"),
+    ],
+)
+def test_conflicting_options_are_refused(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        DaskBackend(**kwargs)
