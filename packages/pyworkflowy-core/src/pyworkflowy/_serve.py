@@ -7,12 +7,15 @@ run still work in the next. ``arun()`` runs on the caller's loop instead.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 from collections import Counter
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._types import TERMINAL
 
 if TYPE_CHECKING:
     import asyncio
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["Driver", "use_clock"]
 
 _T = TypeVar("_T")
+_EXIT_WAIT = 2.0  # seconds a serving runner gets to stop when the program ends
 
 
 class Driver:
@@ -147,8 +151,12 @@ class Driver:
                 errors.append(exc)
                 ready.set()
 
-        self._server = (threading.Thread(target=main, name="pyworkflowy-runner"), errors)
-        self._server[0].start()
+        # A daemon, so that a program that ends without stop() still exits: at exit it is
+        # stopped (`_stop_at_exit`), its unfinished tasks cancelled.
+        thread = threading.Thread(target=main, name="pyworkflowy-runner", daemon=True)
+        self._server = (thread, errors)
+        _watch_at_exit(self)
+        thread.start()
         ready.wait()
         if errors:
             self._server = None
@@ -170,6 +178,29 @@ class Driver:
     @property
     def serving_thread(self) -> bool:
         return self._server is not None
+
+    def stop_at_exit(self, timeout: float = _EXIT_WAIT) -> None:
+        """The program ends while this runner serves: cancel what is unfinished, stop, and
+        close the runner (its checkpoint is flushed), waiting ``timeout`` s at most."""
+        server, loop = self._server, self.engine.loop
+        if server is None:
+            return
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # its loop closed meanwhile
+                loop.call_soon_threadsafe(self._cancel_and_stop)
+        server[0].join(timeout)
+        self._server = None
+        owner = self._owner()
+        if owner is not None and not server[0].is_alive():
+            with contextlib.suppress(Exception):  # nobody is left to tell
+                owner.shutdown(wait=False)  # type: ignore[attr-defined]
+
+    def _cancel_and_stop(self) -> None:
+        engine = self.engine
+        for h in list(engine.handles.values()):
+            if h._status not in TERMINAL:
+                engine.request_cancel(h)
+        self._stop_serving()
 
     def _stop_serving(self) -> None:
         engine = self.engine
@@ -193,6 +224,25 @@ class Driver:
 
         loop.call_soon_threadsafe(call)
         return future.result()
+
+
+_at_exit: weakref.WeakSet[Driver] | None = None
+
+
+def _watch_at_exit(driver: Driver) -> None:
+    """Stop ``driver`` when the interpreter exits, if it still serves then."""
+    global _at_exit
+    if _at_exit is None:
+        import atexit
+
+        _at_exit = weakref.WeakSet()
+        atexit.register(_stop_all_at_exit)
+    _at_exit.add(driver)
+
+
+def _stop_all_at_exit() -> None:
+    for driver in list(_at_exit or ()):
+        driver.stop_at_exit()
 
 
 def busy_off_loop(engine: Engine) -> bool:
