@@ -11,7 +11,15 @@ from pathlib import Path
 PROGRAM = textwrap.dedent(
     """
     import asyncio, atexit, threading
-    from pyworkflowy import TaskRunner, task
+    from pyworkflowy import Checkpointer, TaskRunner, task
+
+    class Recorder(Checkpointer):
+        def __init__(self):
+            self.records = {}
+        def save(self, records, removed=()):
+            self.records.update({hid: r["status"] for hid, r in records.items()})
+        def load(self):
+            return {}
 
     started = threading.Event()
     handles = []
@@ -27,7 +35,9 @@ PROGRAM = textwrap.dedent(
 
     # registered first, so it runs last: after the runner has stopped
     atexit.register(lambda: print(*(f"{h.id}={h.status.value}" for h in handles)))
-    runner = TaskRunner()
+    atexit.register(lambda: print("checkpoint", sorted(recorder.records.items())))
+    recorder = Recorder()
+    runner = TaskRunner(checkpointer=recorder)
     runner.start()
     handles.append(runner.submit(quick))
     handles[0].result(timeout=30)
@@ -52,7 +62,11 @@ def test_a_program_that_ends_without_stop_exits_and_cancels_what_was_left(
 ) -> None:
     done = run_program(tmp_path, ending="")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["main ends", "quick#0=completed forever#0=cancelled"]
+    assert done.stdout.splitlines() == [
+        "main ends",
+        "checkpoint [('forever#0', 'cancelled'), ('quick#0', 'completed')]",  # flushed
+        "quick#0=completed forever#0=cancelled",
+    ]
 
 
 def test_a_main_thread_that_raises_still_exits(tmp_path: Path) -> None:
