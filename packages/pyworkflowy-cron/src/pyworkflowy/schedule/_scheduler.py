@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyworkflowy import Task, TaskHandle, TaskRunner, current_task, get_current_runner
 
+from ._atexit import stop_at_exit
 from ._cron import parse_cron
 from ._events import EventJobs, EventSource, subscribe
 from ._jobs import Job, JobBuilder, Misfire, _builder
@@ -307,6 +308,7 @@ class Scheduler(EventJobs):
         except BaseException:
             self._thread = None
             raise
+        stop_at_exit(self)
         thread.start()
 
     def _thread_main(self) -> None:
