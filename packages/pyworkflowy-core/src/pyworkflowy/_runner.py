@@ -44,7 +44,8 @@ class TaskRunner(GraphBuilding, FlowControl):
     per backend); coroutines run unbounded unless ``max_concurrency`` is given.
     ``limits`` and ``rate_limits`` bound tasks by tag, whatever their backend;
     ``cache`` keeps the results of ``@task(cache=True)`` tasks (a path, or a
-    `pyworkflowy.cache.Cache`).
+    `pyworkflowy.cache.Cache`). ``handle_signals=True`` makes SIGTERM end ``run()`` as
+    Ctrl-C does (``KeyboardInterrupt``, after cancelling and flushing).
     """
 
     def __init__(
@@ -63,6 +64,7 @@ class TaskRunner(GraphBuilding, FlowControl):
         limits: Mapping[str, int] | None = None,
         rate_limits: Mapping[str, Any] | None = None,
         cache: str | os.PathLike[str] | Cache | None = None,
+        handle_signals: bool = False,
     ) -> None:
         if pools is not None:  # upstream 0.2-0.4's spelling of backends= and max_workers=
             from ._compat import backends_from_pools
@@ -106,6 +108,9 @@ class TaskRunner(GraphBuilding, FlowControl):
         from ._serve import Driver
 
         self._driver = Driver(engine, self)
+        if not isinstance(handle_signals, bool):
+            raise TypeError(f"handle_signals must be True or False, got {handle_signals!r}")
+        self._driver.handle_signals = handle_signals
         if limits is not None or rate_limits is not None or cache is not None:
             self._setup_flow(limits, rate_limits, cache, checkpointer)
         self._tokens: list[Token[TaskRunner | None]] = []
@@ -270,6 +275,9 @@ class TaskRunner(GraphBuilding, FlowControl):
                 engine.cache.close()
         finally:
             try:
+                # After an interrupted run, bodies still in threads were abandoned: the
+                # program need not wait for them (their threads are daemons).
+                wait = wait and not engine.interrupted
                 for lane in engine.lanes.values():
                     lane.backend.shutdown(wait)
             finally:

@@ -39,6 +39,8 @@ class Driver:
         self._owner = weakref.ref(owner)
         self._asyncio: asyncio.Runner | None = None
         self._server: tuple[threading.Thread, list[BaseException]] | None = None
+        self.handle_signals = False  # TaskRunner(handle_signals=True): SIGTERM as SIGINT
+        self.terminated = False  # the last run() ended on SIGTERM
 
     # -- the runner's own loop ---------------------------------------------------------
     def run(self, coro: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
@@ -65,7 +67,13 @@ class Driver:
             owner = self._owner()
             if owner is not None:  # a runner dropped without shutdown() closes its loop
                 weakref.finalize(owner, _close_loop, runner.get_loop())
-        return runner.run(coro())
+        self.terminated = False
+        try:
+            return runner.run(coro())
+        except asyncio.CancelledError:
+            if self.terminated:  # SIGTERM with handle_signals=True: as Ctrl-C is
+                raise KeyboardInterrupt("SIGTERM") from None
+            raise
 
     def close_loop(self) -> None:
         import asyncio
@@ -105,6 +113,8 @@ class Driver:
         for lane in list(engine.lanes.values()):
             lane.open(loop)
         error: BaseException | None = None
+        on_sigterm = self._watch_sigterm(loop) if self.handle_signals else None
+        engine.interrupted = False
         try:
             if engine.first_error is not None and engine.on_task_error == "raise" and not serving:
                 # a failure was decided while idle (e.g. a dependency failed)
@@ -119,9 +129,14 @@ class Driver:
                 await engine.idle
         except BaseException as exc:
             error = exc
+            engine.interrupted = True  # shutdown() then waits for no abandoned body
             engine.abort(f"it was interrupted by {type(exc).__name__}")
             raise
         finally:
+            if on_sigterm is not None:
+                import signal
+
+                loop.remove_signal_handler(signal.SIGTERM)
             engine.loop = engine.loop_thread = engine.idle = None
             engine.serving = False
             if serving:  # those that finished after stop() was asked are let go too
@@ -136,6 +151,27 @@ class Driver:
 
                 counts = Counter(h._status for h in engine.handles.values())
                 engine.emit(RunFinished(engine.now(), dict(counts), error or engine.first_error))
+
+    def _watch_sigterm(self, loop: asyncio.AbstractEventLoop) -> object | None:
+        """SIGTERM ends this run as Ctrl-C does (``TaskRunner(handle_signals=True)``):
+        only in the main thread, on a loop that can take signal handlers."""
+        import asyncio
+        import signal
+
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        task = asyncio.current_task()
+
+        def on_sigterm() -> None:
+            self.terminated = True
+            if task is not None:
+                task.cancel()
+
+        try:
+            loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+        except (NotImplementedError, RuntimeError, ValueError):  # not here (Windows, ...)
+            return None
+        return on_sigterm
 
     # -- serving -----------------------------------------------------------------------
     def start(self) -> None:

@@ -1,0 +1,92 @@
+"""Ctrl-C (and SIGTERM with ``handle_signals=True``) during ``run()``: the run is aborted,
+its tasks cancelled, the checkpoint written, ``KeyboardInterrupt`` raised, and the program
+exits without waiting for a body blocked in a thread."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+PROGRAM = textwrap.dedent(
+    """
+    import asyncio, sys, threading
+    from pyworkflowy import Checkpointer, TaskRunner, task
+
+    class Recorder(Checkpointer):
+        def __init__(self):
+            self.records = {}
+        def save(self, records, removed=()):
+            self.records.update({hid: r["status"] for hid, r in records.items()})
+        def load(self):
+            return {}
+
+    @task(name="blocked", backend="thread")
+    def blocked() -> None:
+        print("running", flush=True)
+        threading.Event().wait()  # never returns
+
+    @task(name="waiting")
+    async def waiting() -> None:
+        await asyncio.Event().wait()
+
+    recorder = Recorder()
+    with TaskRunner(checkpointer=recorder, handle_signals=HANDLE) as runner:
+        runner.submit(blocked)
+        runner.submit(waiting)
+        try:
+            runner.run()
+        except KeyboardInterrupt as exc:
+            print("interrupted", repr(exc), flush=True)
+    print("checkpoint", sorted(recorder.records.items()), flush=True)
+    """
+)
+
+
+def interrupt(tmp_path: Path, signum: int, handle: bool) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "work.py"
+    script.write_text(PROGRAM.replace("HANDLE", str(handle)))
+    child = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # a child started in the background may inherit SIGINT ignored: restore the default
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline() == "running\n"  # the blocked body has begun
+    child.send_signal(signum)
+    out, err = child.communicate(timeout=60)  # it exits although the body never returns
+    return subprocess.CompletedProcess(child.args, child.returncode, "running\n" + out, err)
+
+
+CANCELLED = "checkpoint [('blocked#0', 'cancelled'), ('waiting#0', 'cancelled')]"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_cancels_the_run_writes_the_checkpoint_and_exits(tmp_path: Path) -> None:
+    done = interrupt(tmp_path, signal.SIGINT, handle=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["running", "interrupted KeyboardInterrupt()", CANCELLED]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_with_handle_signals_is_treated_as_ctrl_c(tmp_path: Path) -> None:
+    done = interrupt(tmp_path, signal.SIGTERM, handle=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "running",
+        "interrupted KeyboardInterrupt('SIGTERM')",
+        CANCELLED,
+    ]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_without_handle_signals_keeps_its_default(tmp_path: Path) -> None:
+    done = interrupt(tmp_path, signal.SIGTERM, handle=False)
+    assert done.returncode == -signal.SIGTERM
