@@ -27,6 +27,7 @@ def run_example(name: str, *args: str) -> str:
 
 def test_every_example_is_covered_here() -> None:
     tested = {
+        "api_enrichment.py",
         "etl.py",
         "dataflow_etl.py",
         "fanout_process.py",
@@ -34,6 +35,18 @@ def test_every_example_is_covered_here() -> None:
         "scheduled_job.py",
     }
     assert {path.name for path in EXAMPLES.glob("*.py")} == tested
+
+
+def test_api_enrichment_holds_the_limit_and_pays_once_per_question() -> None:
+    out = run_example("api_enrichment.py")
+    first = re.search(r"first pass: (\d+) paid calls, (\d+) cache hits", out)
+    assert first is not None
+    assert first.groups() == ("6", "0")
+    most = re.search(r"at most (\d+) calls in flight \(limit 4\)", out)
+    assert most is not None
+    assert 1 <= int(most.group(1)) <= 4
+    assert "second pass: 0 paid calls, 6 cache hits" in out
+    assert "  Paris   " in out
 
 
 def test_etl_retries_the_flaky_source_skips_the_dead_one_and_reports_the_rest() -> None:
