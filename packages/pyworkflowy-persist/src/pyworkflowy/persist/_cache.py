@@ -27,6 +27,7 @@ from pyworkflowy.cache import Cache, CacheEntry
 
 from ._json import find_json_problem
 from ._sqlite import APPLICATION_ID as CHECKPOINT_APPLICATION_ID
+from ._sqlitefile import open_private
 
 __all__ = ["SQLiteCache"]
 
@@ -200,23 +201,7 @@ class SQLiteCache(Cache):
             return self._conn
         if self.path.is_dir():
             raise CheckpointError(f"{self._where()} is a directory: give the path of a file")
-        try:  # create it private (0600); SQLite gives its -wal and -shm files the same mode
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise CheckpointError(f"cannot create {self._where()}: {exc}") from exc
-        try:
-            conn = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-        except sqlite3.Error as exc:
-            raise CheckpointError(f"cannot open {self._where()}: {exc}") from exc
-        try:
-            self._prepare(conn)
-        except BaseException:
-            conn.close()
-            raise
+        conn = open_private(self.path, self._where(), self._prepare)
         self._conn = conn
         # A cache dropped without close() still closes its connection when collected.
         self._closer = weakref.finalize(self, conn.close)

@@ -28,6 +28,7 @@ from pyworkflowy import Checkpointer, CheckpointError
 
 from ._json import check_json, column_problem
 from ._records import VERSION, Record, RecordColumns, check_version, columns_of
+from ._sqlitefile import open_private
 
 __all__ = ["SQLiteCheckpointer"]
 
@@ -191,23 +192,7 @@ class SQLiteCheckpointer(Checkpointer):
         conn = self._conn
         if conn is not None:
             return conn
-        try:  # create it private (0600); SQLite gives its -wal and -shm files the same mode
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise CheckpointError(f"cannot create {self._where()}: {exc}") from exc
-        try:
-            conn = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-        except sqlite3.Error as exc:
-            raise CheckpointError(f"cannot open {self._where()}: {exc}") from exc
-        try:
-            self._prepare(conn)
-        except BaseException:
-            conn.close()
-            raise
+        conn = open_private(self.path, self._where(), self._prepare)
         self._conn = conn
         # A checkpointer dropped without close() still closes its connection when collected.
         self._closer = weakref.finalize(self, conn.close)
