@@ -27,11 +27,9 @@ from ._bodies import BodyRequests
 from ._cancel import Cancellation
 from ._errors import (
     CheckpointError,
-    RetryExhaustedError,
     TaskCancelledError,
-    TaskError,
-    TaskTimeoutError,
 )
+from ._failures import Failures
 from ._gates import Gating
 from ._graph import blocked_outcome
 from ._observers import Observers
@@ -69,12 +67,11 @@ NO_KWARGS: dict[str, Any] = {}  # shared by every handle submitted without keywo
 _now = time.time
 _monotonic = time.monotonic
 _get_ident = threading.get_ident
-_TIMER_SLACK = 0.001  # seconds: a deadline closer than this has come (coarse loop clocks)
 _PUMP_BATCH = 64  # starts per pump pass; a small batch keeps live objects under the GC threshold
 _new_tuple: Any = tuple.__new__  # makes a NamedTuple event without its __new__
 
 
-class Engine(Observers, BodyRequests, Cancellation, Registry, Gating):
+class Engine(Observers, BodyRequests, Cancellation, Failures, Registry, Gating):
     """Runs a runner's handles: see the module docstring for its state."""
 
     def __init__(self, runner: TaskRunner, on_task_error: str, journal: Journal | None) -> None:
@@ -353,74 +350,6 @@ class Engine(Observers, BodyRequests, Cancellation, Registry, Gating):
     def any_running(self) -> bool:
         return any(lane.running for lane in self.lanes.values())
 
-    def failed_attempt(self, h: TaskHandle, attempt: int, exc: BaseException) -> None:
-        options = h._task.options
-        if isinstance(exc, TaskError) and exc._terminal:  # a timeout, ...: never retried
-            self.finish(h, FAILED, None, exc)
-            return
-        if _is_cancellation(exc):
-            if not isinstance(exc, TaskCancelledError):
-                exc = TaskCancelledError(f"task {h.id!r} was cancelled while running")
-            self.finish(h, CANCELLED, None, exc)
-            return
-        retryable = isinstance(exc, options.retry_on) and not h._cancel_requested
-        if retryable and attempt <= options.retries:
-            delay = options.backoff_delay(attempt)
-            self.to(h, RETRYING, attempt, exc, delay)
-            if delay > 0:
-                assert self.loop is not None
-                h._extra().timer = self.loop.call_later(delay, self.retry, h)
-            else:
-                self.retry(h)
-            return
-        if retryable and options.retries:  # every attempt was made and failed
-            error: BaseException = RetryExhaustedError(
-                f"task {h.id!r} failed {attempt} attempts; last error: {exc!r}", attempts=attempt
-            )
-            error.__cause__ = exc
-        else:
-            error = exc
-            if isinstance(exc, Exception):
-                exc.add_note(f"raised by pyworkflowy task {h.id!r} (attempt {attempt})")
-        self.finish(h, FAILED, None, error)
-
-    def retry(self, h: TaskHandle) -> None:
-        """The backoff has passed: the handle goes ahead of those that have not started."""
-        h._extra().timer = None
-        if h._status is RETRYING:
-            self.to(h, READY)
-            h._lane.ready.appendleft(h)
-            self.backlog = True
-            if not self.pumping:
-                self.pump()
-
-    def on_timeout(self, attempt: Attempt) -> None:
-        h = attempt.handle
-        if h._attempt is not attempt:
-            return
-        x, timeout, loop = h._extra(), h._task.timeout, self.loop
-        assert timeout is not None
-        assert loop is not None
-        # Counted from when the body began (a pool thread may take it a moment later);
-        # not begun yet: wait again. One clock: the runner's monotonic one.
-        began = x.began
-        left = timeout if began is None else began + timeout - _monotonic()
-        if left > _TIMER_SLACK:
-            x.timer = loop.call_later(left, self.on_timeout, attempt)
-            return
-        x.timer = None
-        h._set_cancel_flag()  # lets a body that polls the flag stop too
-        error = TaskTimeoutError(
-            f"task {h.id!r} timed out after {timeout:g} s (attempt {attempt.number})",
-            elapsed=timeout if began is None else _monotonic() - began,
-        )
-        backend = h._lane.backend
-        if not backend.can_stop:
-            error.add_note(f"backend {h._lane.name!r} cannot stop a running body; it may run on")
-        self.settle(attempt, False, error)
-        backend.stop(attempt)
-        self.pump()
-
     def finish(
         self, h: TaskHandle, status: TaskStatus, value: Any, error: BaseException | None
     ) -> None:
@@ -482,11 +411,3 @@ class Engine(Observers, BodyRequests, Cancellation, Registry, Gating):
 
 def _ids(deps: tuple[Any, ...]) -> tuple[str, ...]:
     return tuple([d.id for d in deps])
-
-
-def _is_cancellation(exc: BaseException) -> bool:
-    if isinstance(exc, TaskCancelledError):
-        return True
-    import asyncio
-
-    return isinstance(exc, asyncio.CancelledError)

@@ -308,9 +308,9 @@ def use_clock(engine: Engine, clock: VirtualClock) -> None:
 
     from . import _engine
 
-    namespace = {**vars(_engine), "_now": clock, "_monotonic": clock.monotonic}
     for name in _TIMED:
         f = getattr(_engine.Engine, name)
+        namespace = {**f.__globals__, "_now": clock, "_monotonic": clock.monotonic}
         copy = types.FunctionType(f.__code__, namespace, name, f.__defaults__, f.__closure__)
         setattr(engine, name, types.MethodType(copy, engine))
     engine.clock, engine.now, engine.monotonic = clock, clock, clock.monotonic

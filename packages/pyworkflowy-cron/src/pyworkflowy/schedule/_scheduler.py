@@ -290,10 +290,7 @@ class Scheduler(EventJobs):
         return min(self.tick_seconds, max(0.0, nxt - self.clock()))
 
     def start(self) -> None:
-        """Run the scheduler on a background thread; the runner serves if it is not running.
-
-        `stop` ends the thread and stops the runner again if `start` started it.
-        """
+        """Run on a thread (a daemon); the runner serves if it was not. `stop` ends both."""
         thread = threading.Thread(target=self._thread_main, name="pyworkflowy-scheduler")
         thread.daemon = True
         with self._cond:
