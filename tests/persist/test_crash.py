@@ -140,7 +140,7 @@ def test_with_interval_zero_a_thread_task_starts_after_the_completion_before_it_
 
     class Watching(JSONCheckpointer):
         def save(self, records: Any, removed: Any = ()) -> None:
-            if "first#0" in records:
+            if "first#0" in records and records["first#0"]["status"] == "completed":
                 if handles["second"].status is TaskStatus.RUNNING:
                     second_began.wait(10)  # it was handed to a worker: let its body begin
                 began_before_first_was_saved.append(second_began.is_set())

@@ -302,7 +302,7 @@ def record_with(value: object) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("document", "problem"),
     [
-        ({"format": "pyworkflowy-checkpoint", "version": 2, "records": {}}, "newer than"),
+        ({"format": "pyworkflowy-checkpoint", "version": 3, "records": {}}, "newer than"),
         ({"format": "pyworkflowy-checkpoint", "version": "1", "records": {}}, "invalid format"),
         ({"format": "pyworkflowy-checkpoint", "version": 1, "records": []}, "malformed"),
         ({"format": "pyworkflowy-checkpoint", "version": 1, "records": {"a": 1}}, "malformed"),
@@ -322,7 +322,7 @@ def test_json_checkpoints_of_another_version_or_shape_are_refused(
 
 def test_a_newer_pickle_checkpoint_asks_for_an_upgrade(tmp_path: Path) -> None:
     path = tmp_path / "state.pkl"
-    path.write_bytes(b"pyworkflowy-checkpoint pickle v2\n" + pickle.dumps({}))
+    path.write_bytes(b"pyworkflowy-checkpoint pickle v3\n" + pickle.dumps({}))
     with pytest.raises(CheckpointError, match="upgrade pyworkflowy-persist"):
         PickleCheckpointer(path).load()
 
@@ -333,7 +333,7 @@ def test_a_newer_sqlite_checkpoint_asks_for_an_upgrade(tmp_path: Path) -> None:
     checkpointer = SQLiteCheckpointer(path)
     checkpointer.clear()
     checkpointer.close()
-    sqlite_db(path, "PRAGMA user_version=2")
+    sqlite_db(path, "PRAGMA user_version=3")
     with pytest.raises(CheckpointError, match="upgrade pyworkflowy-persist"):
         SQLiteCheckpointer(path).load()
 
@@ -374,12 +374,14 @@ def test_a_checkpoint_in_a_missing_folder_fails_with_checkpoint_error(
 
 
 class FailingOnce(JSONCheckpointer):
-    """A JSON checkpointer whose first ``save`` fails, as a full disk would."""
+    """A JSON checkpointer whose first ``save`` of a finished task fails, as a full disk
+    would (the start records before it are written)."""
 
     failed = False
 
     def save(self, records: Any, removed: Any = ()) -> None:
-        if not self.failed:
+        finished = any(record["status"] == "completed" for record in records.values())
+        if finished and not self.failed:
             self.failed = True
             raise CheckpointError(f"cannot write the checkpoint {str(self.path)!r}: disk full")
         super().save(records, removed)
@@ -392,7 +394,10 @@ def test_records_of_a_save_that_failed_mid_run_are_written_later(tmp_path: Path)
     async def step(i: int) -> int:
         return i
 
-    with TaskRunner(checkpointer=FailingOnce(path), checkpoint_interval=0) as runner:
+    # record_starts=False: a start that cannot be recorded fails its task (test_starts.py)
+    with TaskRunner(
+        checkpointer=FailingOnce(path), checkpoint_interval=0, record_starts=False
+    ) as runner:
         previous = runner.submit(step, 0)
         for i in range(1, 4):
             previous = runner.submit(step, i, depends_on=[previous])

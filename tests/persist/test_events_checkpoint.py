@@ -46,7 +46,9 @@ async def step(i: int) -> int:
 def run_steps(store: InMemory, interval: float, count: int = 3) -> Recorder:
     """Run ``count`` steps one after another with ``store``; returns what a subscriber saw."""
     seen = Recorder()
-    with TaskRunner(checkpointer=store, checkpoint_interval=interval, max_concurrency=1) as runner:
+    with TaskRunner(
+        checkpointer=store, checkpoint_interval=interval, max_concurrency=1, record_starts=False
+    ) as runner:
         runner.subscribe(seen)
         for i in range(count):
             step.submit(i, key=f"step-{i}")
@@ -88,7 +90,9 @@ def test_the_records_are_in_the_checkpointer_when_checkpoint_saved_arrives() -> 
             total += event.records
             stored_at_event.append((total, len(store.records)))
 
-    with TaskRunner(checkpointer=store, checkpoint_interval=0, max_concurrency=1) as runner:
+    with TaskRunner(
+        checkpointer=store, checkpoint_interval=0, max_concurrency=1, record_starts=False
+    ) as runner:
         runner.subscribe(watch)
         for i in range(3):
             step.submit(i, key=f"step-{i}")

@@ -6,8 +6,14 @@ A checkpoint holds one record per finished handle, keyed by handle id::
      "value": Any (completed only), "error": str | None, "attempts": int,
      "started_at": float | None, "finished_at": float | None, "fingerprint": str}
 
-``fingerprint`` identifies the submitted arguments, so a resumed handle whose arguments
-changed runs again instead of reusing a stale result.
+``fingerprint`` identifies the task's code and its submitted arguments, so a resumed
+handle whose code or arguments changed runs again instead of reusing a stale result.
+
+When starts are recorded (see `Checkpointer.durable`), a record of status ``"started"``
+(``"started-once"`` for a task with ``idempotent=False``) says that attempt number
+``attempts`` was given to its backend and no outcome has been recorded since: on resume,
+that task is *in doubt*. Its ``value`` is the run id that the attempt's
+``current_task().idempotency_key`` was made of, so that a resume keeps the key.
 """
 
 from __future__ import annotations
@@ -16,12 +22,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any, NamedTuple
 
-__all__ = ["RECORD_KEYS", "Checkpointer", "RecordBatch", "RecordColumns"]
+__all__ = ["RECORD_KEYS", "STARTED", "Checkpointer", "RecordBatch", "RecordColumns"]
 
 Record = dict[str, Any]
 RECORD_KEYS = frozenset(
     {"name", "status", "value", "error", "attempts", "started_at", "finished_at", "fingerprint"}
 )
+STARTED = frozenset({"started", "started-once"})  # the statuses of start records
 
 
 class RecordColumns(NamedTuple):
@@ -131,6 +138,12 @@ class Checkpointer(ABC):
     resumed runner calls ``load`` once.
     """
 
+    #: A save lasts (a killed process keeps it) and costs little enough to record every
+    #: attempt's start before its body runs, at any ``checkpoint_interval``. A runner
+    #: records starts with a durable checkpointer or at ``checkpoint_interval=0``, and
+    #: always for tasks with ``idempotent=False``.
+    durable: bool = False
+
     @abstractmethod
     def save(self, records: Mapping[str, Record], removed: Collection[str] = ()) -> None:
         """Merge ``records`` into what is stored and drop the ids in ``removed``.
@@ -158,5 +171,14 @@ class Checkpointer(ABC):
         Called for submitted arguments and for return values; the default accepts all.
         """
 
+    def acquire(self) -> None:  # noqa: B027 - optional hook, not abstract
+        """Take the checkpoint for one runner; called when a runner is made with it.
+
+        Raise `CheckpointError` naming the holder if another live run holds it: two runs
+        writing one checkpoint would each drop the other's records. A hold whose process
+        has ended must be taken over. `close` gives it back. The default does nothing
+        (an in-memory checkpointer is one process's by nature).
+        """
+
     def close(self) -> None:  # noqa: B027 - optional hook, not abstract
-        """Release files or connections; the default does nothing."""
+        """Release files, connections and the hold (`acquire`); the default does nothing."""

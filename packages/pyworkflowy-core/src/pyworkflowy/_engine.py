@@ -18,6 +18,7 @@ State (all touched on the event-loop thread while a run goes on):
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
@@ -78,6 +79,9 @@ class Engine(Observers, BodyRequests, Cancellation, Failures, Registry, Gating):
         self.runner = runner
         self.on_task_error = on_task_error
         self.journal = journal
+        if journal is not None:
+            journal.engine = self
+        self._run_id = os.urandom(12).hex()  # of keys, when no checkpoint keeps the run's
         self.handles: dict[str, TaskHandle] = {}
         self.lanes: dict[str, Lane] = {}
         self.unfinished = 0
@@ -248,6 +252,23 @@ class Engine(Observers, BodyRequests, Cancellation, Failures, Registry, Gating):
             error = TaskCancelledError(f"task {h.id!r} was cancelled before it ran")
             self.settle(attempt, False, error)
             return
+        journal = self.journal
+        if journal is not None and (journal.starts or not h._task.options.idempotent):
+            from ._starts import record
+
+            record(self, attempt)  # its body starts once its start is written
+            return
+        self.launch(attempt)
+
+    def run_id(self) -> str:
+        """The id that idempotency keys are made of: the checkpoint's run, else this runner's."""
+        journal = self.journal
+        return self._run_id if journal is None else journal.run_id
+
+    def launch(self, attempt: Attempt) -> None:
+        """Give ``attempt`` to its backend, its timeout counting from now."""
+        h = attempt.handle
+        lane = h._lane
         timeout = h._task.timeout
         if timeout is not None:
             loop = self.loop

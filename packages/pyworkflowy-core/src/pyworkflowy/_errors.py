@@ -6,6 +6,7 @@ __all__ = [
     "CheckpointError",
     "CycleError",
     "DependencyFailedError",
+    "InDoubtError",
     "RetryExhaustedError",
     "TaskCancelledError",
     "TaskError",
@@ -71,3 +72,16 @@ class CheckpointError(TaskError):
     """Serialising, writing or reading a checkpoint failed; never retried."""
 
     _terminal = True
+
+
+class InDoubtError(CheckpointError):
+    """A resumed checkpoint holds tasks marked ``idempotent=False`` that are *in doubt*:
+    an attempt started and no outcome was recorded, so it may or may not have taken effect.
+
+    ``in_doubt`` maps each such handle id to its record. Find out whether each took effect,
+    then resume with ``rerun_in_doubt=`` those that may run again (or ``True`` for all).
+    """
+
+    def __init__(self, message: str, in_doubt: dict[str, dict[str, object]]) -> None:
+        super().__init__(message)
+        self.in_doubt = in_doubt

@@ -31,6 +31,7 @@ class Extra:
         "cancel_requested",
         "fingerprint",
         "held",
+        "in_doubt",
         "inputs",
         "parked",
         "payload",
@@ -52,6 +53,7 @@ class Extra:
         self.cache_hit = False  # it completed from the cache without running
         self.fingerprint: str | None = None  # of the arguments, when checkpointing
         self.held: tuple[Gate, ...] | None = None  # tag gates its running attempt holds
+        self.in_doubt: dict[str, Any] | None = None  # the in-doubt record it claimed (resume)
         self.inputs: Inputs | None = None  # arguments holding outputs, until they are put in
         self.parked: tuple[Gate, ...] | None = None  # the tag gates it waits in (READY)
         self.payload: Any = None  # what the backend's prepare() returned

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -9,7 +10,7 @@ from functools import partial
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
-from ._checkpoint import RECORD_KEYS, Checkpointer, Record, RecordBatch, RecordColumns
+from ._checkpoint import RECORD_KEYS, STARTED, Checkpointer, Record, RecordBatch, RecordColumns
 from ._errors import CheckpointError
 from ._handle import TaskHandle
 from ._outputs import Output
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from ._task import Task
+    from .backends import Attempt
 
 __all__ = ["Journal", "fingerprint", "task_digest"]
 
@@ -181,9 +183,21 @@ class Journal:
         self.run_completed = False  # set by the runner once a run has ended normally
         self.on_saved: Callable[[int], None] | None = None  # told how many records a save wrote
         self.tasks: dict[Task, str] = {}  # task -> its identity's digest (`task_digest`)
+        #: every attempt's start is recorded before its body runs (`_starts`); tasks with
+        #: idempotent=False have theirs recorded anyway
+        self.starts = checkpointer.durable or interval == 0
+        self.starting: list[Attempt] = []  # attempts whose start record waits for a write
+        self.start_due: asyncio.Handle | None = None  # that write, scheduled
+        self.engine: Any = None  # the runner's Engine, which launches the recorded attempts
+        #: the run's id, part of each `idempotency_key`: written in start records (their
+        #: value), taken from them by a resume
+        self.run_id = os.urandom(12).hex()
+        self.key_warned = False  # idempotency_key read while starts are not recorded
 
     @classmethod
-    def resume(cls, checkpointer: Checkpointer, interval: float) -> Journal:
+    def resume(
+        cls, checkpointer: Checkpointer, interval: float, rerun_in_doubt: object = False
+    ) -> Journal:
         stored = checkpointer.load()
         if not isinstance(stored, dict):
             raise CheckpointError(
@@ -191,7 +205,13 @@ class Journal:
                 f"{type(stored).__name__}"
             )
         records = {hid: _check_record(rec, hid, checkpointer) for hid, rec in stored.items()}
-        return cls(checkpointer, interval, records)
+        from ._starts import check_in_doubt
+
+        run_id = check_in_doubt(records, rerun_in_doubt, checkpointer)
+        journal = cls(checkpointer, interval, records)
+        if run_id is not None:  # the key of an attempt that may have run stays the same
+            journal.run_id = run_id
+        return journal
 
     # -- submit ------------------------------------------------------------------------
     def on_submit(self, handle: TaskHandle) -> Record | None:
@@ -219,7 +239,11 @@ class Journal:
         record = self.resumed.pop(handle.id, None)
         if record is None:
             return None
-        if record["status"] == TaskStatus.COMPLETED:
+        if record["status"] in STARTED:
+            from ._starts import warn_in_doubt
+
+            warn_in_doubt(handle, record)
+        elif record["status"] == TaskStatus.COMPLETED:
             if record["name"] != handle._task.name:
                 why = (
                     f"the checkpoint's record of that id is of task {record['name']!r}, "
@@ -260,6 +284,12 @@ class Journal:
             return
         self._after_flush = after_flush
         wait = self._last_save + self.interval - self.monotonic()
+        if wait <= 0 and self.starts:  # one write with the starts of this loop iteration,
+            if self.start_due is None:  # which go to their backends only after it: no
+                from ._starts import schedule  # need to hold them back
+
+                schedule(self, loop)
+            return
         if wait <= 0:  # batch whatever else finishes in this loop iteration
             self.timer = loop.call_soon(self._flush_in_run)
             # A write that is due goes before further starts: with eager tasks (3.12+)
@@ -289,14 +319,16 @@ class Journal:
         if self._after_flush is not None:
             self._after_flush()
 
-    def flush(self) -> None:
-        """Write every pending record now; on failure they stay pending and it raises."""
+    def flush(self, starts: list[Attempt] | None = None) -> None:
+        """Write every pending record now (with the start records of ``starts``); on
+        failure they stay pending (not the starts: their bodies must not run) and it raises.
+        """
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
             self.holding = False
         finished, removed = self.finished, self._removed
-        if not finished and not removed and not self._fresh:
+        if not finished and not removed and not self._fresh and not starts:
             self._drop_released()
             return
         if self._fresh:
@@ -304,15 +336,20 @@ class Journal:
             self._fresh = False
         if self.repeats:  # an id forgotten and submitted again: its last record counts
             finished = list({h.id: h for h in finished}.values())
-        if removed and finished:  # a re-run that finished is written afresh, not dropped
+        if removed and (finished or starts):  # written afresh, not dropped
             removed = removed.difference([h.id for h in finished])
+            if starts:
+                removed = removed.difference([a.handle.id for a in starts])
         # Taken before the write, so that handles finishing meanwhile (a shutdown from
         # another thread) go to the next batch instead of changing this one.
         self.finished, self._removed, self.repeats = [], set(), False
+        columns = partial(_columns, finished, self.tasks)
+        if starts:
+            from ._starts import with_starts
+
+            columns = partial(with_starts, columns, starts, self.run_id, self.tasks)
         try:
-            self.checkpointer.save(
-                RecordBatch(partial(_columns, finished, self.tasks), checked=True), list(removed)
-            )
+            self.checkpointer.save(RecordBatch(columns, checked=True), list(removed))
         except BaseException:
             self.finished[:0] = finished  # still pending: retried by the next write
             self._removed |= removed

@@ -26,7 +26,13 @@ class Observers:
     def submitted(self, h: TaskHandle) -> None:
         """``h`` joined the graph (it is born pending: not a status change)."""
         assert self.events is not None
-        self.emit(_new_tuple(self.events.TaskSubmitted, (h, self.now())))
+        now = self.now()
+        self.emit(_new_tuple(self.events.TaskSubmitted, (h, now)))
+        x = h._x
+        if x is not None and x.in_doubt is not None:  # resumed: it may have run before
+            record = x.in_doubt
+            event = (h, now, record["attempts"], record["started_at"])
+            self.emit(_new_tuple(self.events.TaskInDoubt, event))
 
     def emit(self, event: Any) -> None:
         """Give ``event`` to every subscriber; one that raises is logged and dropped."""

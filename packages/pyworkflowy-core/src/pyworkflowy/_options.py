@@ -26,7 +26,8 @@ BUILTIN_SYNC_ONLY = ("thread", "process")  # built-in backends that cannot run c
 
 class TaskOptions(NamedTuple):
     """How a task runs: its name, backend, retries, timeout, backoff, dependency policy,
-    tags (for ``TaskRunner(limits=..., rate_limits=...)``) and caching.
+    tags (for ``TaskRunner(limits=..., rate_limits=...)``), caching, and whether a body
+    that may have run already can run again on resume (``idempotent``).
 
     Built by ``@task(...)``, `TaskBase` class attributes or ``Task(fn, ...)`` through
     `TaskOptions.build`, which validates every value and names the bad one.
@@ -45,6 +46,7 @@ class TaskOptions(NamedTuple):
     cache: bool = False
     cache_key: Callable[..., str | None] | None = None
     cache_ttl: float | None = None
+    idempotent: bool = True
 
     @classmethod
     def build(cls, name: str, is_async: bool = False, **options: Any) -> TaskOptions:
@@ -102,6 +104,9 @@ class TaskOptions(NamedTuple):
         cache = options.get("cache", False)
         if not isinstance(cache, bool):
             raise ValueError(f"cache must be True or False, got {cache!r}")
+        idempotent = options.get("idempotent", True)
+        if not isinstance(idempotent, bool):
+            raise ValueError(f"idempotent must be True or False, got {idempotent!r}")
         return cls(
             name,
             backend,
@@ -116,6 +121,7 @@ class TaskOptions(NamedTuple):
             cache or cache_key is not None or ttl is not None,
             cache_key,
             ttl,
+            idempotent,
         )
 
     @property

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._building import GraphBuilding
@@ -46,6 +46,9 @@ class TaskRunner(GraphBuilding, FlowControl):
     ``cache`` keeps the results of ``@task(cache=True)`` tasks (a path, or a
     `pyworkflowy.cache.Cache`). ``handle_signals=True`` makes SIGTERM end ``run()`` as
     Ctrl-C does (``KeyboardInterrupt``, after cancelling and flushing).
+    ``record_starts`` writes each attempt's start to the checkpoint before its body runs
+    (``None``: when the checkpoint is durable, as SQLite is, or ``checkpoint_interval=0``);
+    a resume then knows which tasks are in doubt.
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class TaskRunner(GraphBuilding, FlowControl):
         rate_limits: Mapping[str, Any] | None = None,
         cache: str | os.PathLike[str] | Cache | None = None,
         handle_signals: bool = False,
+        record_starts: bool | None = None,
     ) -> None:
         if pools is not None:  # upstream 0.2-0.4's spelling of backends= and max_workers=
             from ._compat import backends_from_pools
@@ -84,6 +88,8 @@ class TaskRunner(GraphBuilding, FlowControl):
                 f"checkpointer must be a Checkpointer, got {type(checkpointer).__name__}"
             )
         custom = check_backends(backends)
+        if record_starts is not None and not isinstance(record_starts, bool):
+            raise TypeError(f"record_starts must be True, False or None, got {record_starts!r}")
         if checkpoint_path is not None:
             checkpointer = _checkpointer_for_path(checkpoint_path)
         journal: Journal | None = None
@@ -91,6 +97,8 @@ class TaskRunner(GraphBuilding, FlowControl):
             from ._journal import Journal  # imported on first use: most runs never need it
 
             journal = Journal(checkpointer, interval, None)
+            if record_starts is not None:
+                journal.starts = record_starts
         self.max_workers = max_workers
         self.max_concurrency = max_concurrency
         self.backend = backend
@@ -118,6 +126,8 @@ class TaskRunner(GraphBuilding, FlowControl):
             self._watch_journal(journal)
         if backend != "asyncio":  # a backend nothing provides fails here, not mid-run
             self._submitter.lane_for(Task(_probe, backend=backend))
+        if checkpointer is not None:
+            checkpointer.acquire()  # last: one run at a time per checkpoint
 
     # -- reading ---------------------------------------------------------------------------
     @property
@@ -230,14 +240,21 @@ class TaskRunner(GraphBuilding, FlowControl):
 
     @classmethod
     def resume(
-        cls, path_or_checkpointer: str | os.PathLike[str] | Checkpointer, **kwargs: Any
+        cls,
+        path_or_checkpointer: str | os.PathLike[str] | Checkpointer,
+        *,
+        rerun_in_doubt: bool | Collection[str] = False,
+        **kwargs: Any,
     ) -> TaskRunner:
         """A runner that continues from a checkpoint.
 
         Re-submit the same tasks (same names and order, or the same ``key=``s): a handle
-        whose id completed before with the same arguments is primed with its stored result
-        and does not run; failed, cancelled and changed ones run again. ``kwargs`` go to the
-        constructor. Raises `CheckpointError` if the checkpoint cannot be read.
+        whose id completed before with the same code and arguments is primed with its
+        stored result and does not run; failed, cancelled, changed and in-doubt ones (an
+        attempt started, no outcome recorded) run again. ``kwargs`` go to the constructor.
+        Raises `CheckpointError` if the checkpoint cannot be read or another live run holds
+        it, and `InDoubtError` if tasks marked ``idempotent=False`` are in doubt, unless
+        ``rerun_in_doubt`` allows them (``True``, or their handle ids).
         """
         if "checkpoint_path" in kwargs or "checkpointer" in kwargs:
             raise ValueError("resume() takes the checkpoint as its first argument only")
@@ -248,8 +265,16 @@ class TaskRunner(GraphBuilding, FlowControl):
         runner = cls(checkpointer=checkpointer, **kwargs)
         from ._journal import Journal
 
-        journal = Journal.resume(checkpointer, runner.checkpoint_interval)
+        try:
+            journal = Journal.resume(checkpointer, runner.checkpoint_interval, rerun_in_doubt)
+        except BaseException:
+            runner._engine.journal = None  # its fresh journal would clear the checkpoint
+            runner.shutdown()
+            checkpointer.close()  # gives the checkpoint back
+            raise
+        journal.starts = runner._engine.journal.starts  # type: ignore[union-attr]
         journal.monotonic = runner._engine.monotonic
+        journal.engine = runner._engine
         runner._engine.journal = journal
         runner._watch_journal(journal)
         return runner

@@ -143,6 +143,9 @@ class Driver:
                 engine.let_go_finished()
             journal = engine.journal
             if journal is not None:
+                if journal.start_due is not None:  # attempts an abort settled unstarted
+                    journal.start_due.cancel()
+                    journal.start_due, journal.starting = None, []
                 journal.flush()
                 if error is None:
                     journal.run_completed = True
@@ -294,7 +297,7 @@ def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
 
 # The engine reads the time through its module's _now and _monotonic (the fastest calls);
 # a runner on a VirtualClock gets copies of those methods that read the clock instead.
-_TIMED = ("to", "start", "on_timeout", "finish")  # Engine methods that read the time
+_TIMED = ("to", "start", "launch", "on_timeout", "finish")  # Engine methods that read the time
 
 
 def use_clock(engine: Engine, clock: VirtualClock) -> None:

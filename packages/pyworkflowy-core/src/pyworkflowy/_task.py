@@ -59,6 +59,7 @@ class TaskOptionArgs(TypedDict, total=False):
     cache: bool
     cache_key: Callable[..., str | None] | None
     cache_ttl: float | None
+    idempotent: bool
 
 
 def is_async_callable(fn: Callable[..., Any]) -> bool:
@@ -215,6 +216,9 @@ class Task(Generic[P, R]):
     cache = property(lambda self: self.options.cache, doc="Whether results are cached.")
     cache_key = property(lambda self: self.options.cache_key, doc="The cache key function.")
     cache_ttl = property(lambda self: self.options.cache_ttl, doc="Cache entries' life (s).")
+    idempotent = property(
+        lambda self: self.options.idempotent, doc="False: never re-run an in-doubt attempt."
+    )
 
     def backoff_delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based), capped."""
@@ -393,6 +397,7 @@ class TaskBase(Generic[BP, BR]):
     tags: ClassVar[str | Iterable[str] | None] = None
     cache: ClassVar[bool] = False
     cache_ttl: ClassVar[float | None] = None
+    idempotent: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -126,7 +126,7 @@ class TaskContext:
     with `pyworkflowy.backends.task_context`.
     """
 
-    __slots__ = ("_attempt", "_cancel", "_id", "_name", "_on_progress", "attempt")
+    __slots__ = ("_attempt", "_cancel", "_id", "_key", "_name", "_on_progress", "attempt")
 
     def __init__(
         self,
@@ -135,8 +135,10 @@ class TaskContext:
         attempt: int,
         cancel_event: threading.Event | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        idempotency_key: str | None = None,
     ) -> None:
         self._attempt: Attempt | None = None
+        self._key = idempotency_key
         self._name, self._id = name, id
         self.attempt = attempt
         """The attempt running now: 1 for the first, 2 for the first retry, ..."""
@@ -160,6 +162,33 @@ class TaskContext:
         """The handle id (deterministic: ``key`` or ``"{name}#{n}"``)."""
         attempt = self._attempt
         return self._id if attempt is None else attempt.handle.id
+
+    @property
+    def idempotency_key(self) -> str:
+        """The same string for every attempt of this handle, and across resumes of its
+        checkpoint: hand it to services that deduplicate requests (payments, e-mails), so
+        that a body run again after a crash or a retry is recognised as a repeat.
+
+        It is ``"{run id}:{handle id}"``; the run id is kept by the start records a
+        checkpoint holds (``checkpoint_interval=0``, a durable checkpointer such as
+        SQLite, ``record_starts=True``, or ``@task(idempotent=False)``). Elsewhere a
+        resumed run makes a new one: reading the key then warns.
+        """
+        attempt = self._attempt
+        if attempt is None:
+            if self._key is None:
+                raise RuntimeError(
+                    f"task {self._id!r} has no idempotency key: the backend that runs it "
+                    "must pass TaskContext(..., idempotency_key=attempt.idempotency_key)"
+                )
+            return self._key
+        engine = attempt.handle._lane.engine
+        journal = engine.journal
+        if journal is not None and not journal.starts and attempt.task.options.idempotent:
+            from ._starts import warn_key_unrecorded
+
+            warn_key_unrecorded(engine, attempt)
+        return attempt.idempotency_key
 
     @property
     def cancel_event(self) -> threading.Event:

@@ -125,6 +125,18 @@ class Attempt:
         return self.handle._cancel_flag()
 
     @property
+    def idempotency_key(self) -> str:
+        """The same string for every attempt of this handle, across resumes of its
+        checkpoint too: pass it to a body that runs elsewhere (see `TaskContext`)."""
+        handle = self.handle
+        x = handle._x
+        if x is not None and x.in_doubt is not None and isinstance(x.in_doubt["value"], str):
+            run_id = x.in_doubt["value"]  # the run that started it before the resume
+        else:
+            run_id = handle._lane.engine.run_id()
+        return f"{run_id}:{handle.id}"
+
+    @property
     def current(self) -> bool:
         """True until the runner has settled this attempt (reports after that are ignored)."""
         return self.handle._attempt is self

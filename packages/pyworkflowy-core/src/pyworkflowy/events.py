@@ -1,6 +1,7 @@
 """What happens in a run, as small immutable events: watch with ``runner.subscribe(callback)``.
 
-A handle produces `TaskSubmitted` when it joins the graph, `TaskStarted` when an attempt
+A handle produces `TaskSubmitted` when it joins the graph (then `TaskInDoubt` if a resumed
+checkpoint says an attempt of it started and never finished), `TaskStarted` when an attempt
 is given to its backend, `TaskRetrying` when an attempt failed and the next one waits
 ``delay`` seconds, `TaskCached` when a cached result completes it without running, and
 `TaskFinished` once it ends (completed, failed, cancelled or
@@ -43,6 +44,7 @@ __all__ = [
     "Subscriber",
     "TaskCached",
     "TaskFinished",
+    "TaskInDoubt",
     "TaskProgress",
     "TaskRetrying",
     "TaskStarted",
@@ -56,6 +58,17 @@ class TaskSubmitted(NamedTuple):
     handle: TaskHandle
     time: float
     """``time.time()`` of the event."""
+
+
+class TaskInDoubt(NamedTuple):
+    """A resumed checkpoint says attempt ``attempt`` of ``handle`` started at
+    ``started_at`` and no outcome was recorded: its body may have taken effect, and the
+    handle runs again. Follows its `TaskSubmitted`."""
+
+    handle: TaskHandle
+    time: float
+    attempt: int
+    started_at: float | None
 
 
 class TaskStarted(NamedTuple):
@@ -126,6 +139,7 @@ class CheckpointSaved(NamedTuple):
 
 Event = (
     TaskSubmitted
+    | TaskInDoubt
     | TaskCached
     | TaskStarted
     | TaskRetrying

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pyworkflowy import Checkpointer, CheckpointError
 
+from ._hold import Hold
 from ._records import Record, RecordColumns, columns_of, merge, records_of, without
 
 __all__ = ["MAX_SEGMENTS", "FileCheckpointer", "fsync_directory", "write_atomic"]
@@ -94,6 +95,7 @@ class FileCheckpointer(Checkpointer):
         self.path = Path(path)
         self._segments: list[_Segment] | None = None  # None: the file was not read yet
         self._lock = threading.Lock()
+        self._hold = Hold()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r})"
@@ -182,10 +184,15 @@ class FileCheckpointer(Checkpointer):
                 ) from exc
             self._segments = []
 
+    def acquire(self) -> None:
+        """Take the checkpoint for this process (`Hold`); `close` gives it back."""
+        self._hold.acquire(self, self.path, self._where())
+
     def close(self) -> None:
-        """Drop the in-memory copy; the next use reads the file again."""
+        """Drop the in-memory copy (the next use reads the file again) and the hold."""
         with self._lock:
             self._segments = None
+        self._hold.release()
 
     # -- helpers -------------------------------------------------------------------------
     def _read(self) -> list[RecordColumns]:

@@ -124,7 +124,14 @@ def column_problem(columns: RecordColumns) -> str:
 
 
 # The file keeps a status as one letter in a string per segment.
-_CODES = {"completed": "C", "failed": "F", "cancelled": "X", "skipped": "S"}
+_CODES = {
+    "completed": "C",
+    "failed": "F",
+    "cancelled": "X",
+    "skipped": "S",
+    "started": "R",  # running: a start record
+    "started-once": "O",  # a start record of a task with idempotent=False
+}
 _STATUSES = {code: status for status, code in _CODES.items()}
 _NONE = (type(None),)
 _SQUEEZED = ("values", "errors", "attempts", "fingerprints")  # besides the name indexes

@@ -31,7 +31,9 @@ __all__ = [
 Record = dict[str, Any]
 
 FORMAT = "pyworkflowy-checkpoint"  # the marker that tells our files from anybody else's
-VERSION = 1  # bumped when a reader of the previous version could not read the new one
+# Bumped when a reader of the previous version could not read the new one; 2 added the
+# start records ("started", "started-once": see pyworkflowy's Checkpointer).
+VERSION = 2
 FIELDS = RecordColumns._fields  # ids, names, statuses, values, errors, attempts, ...
 RECORD_KEYS_IN_ORDER = (
     "name",
@@ -45,7 +47,8 @@ RECORD_KEYS_IN_ORDER = (
 )
 #: the record key of each column ("ids" -> "id", "statuses" -> "status", ...)
 SINGULAR = dict(zip(FIELDS, ("id", *RECORD_KEYS_IN_ORDER), strict=True))
-STATUSES = frozenset({"completed", "failed", "cancelled", "skipped"})  # how a handle ends
+# how a handle ended, or that an attempt of it started (a start record)
+STATUSES = frozenset({"completed", "failed", "cancelled", "skipped", "started", "started-once"})
 
 
 def check_version(version: object, where: str) -> None:

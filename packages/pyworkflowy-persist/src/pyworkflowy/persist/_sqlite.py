@@ -26,6 +26,7 @@ from pathlib import Path
 
 from pyworkflowy import Checkpointer, CheckpointError
 
+from ._hold import Hold
 from ._json import check_json, column_problem
 from ._records import VERSION, Record, RecordColumns, check_version, columns_of
 from ._sqlitefile import open_private
@@ -77,6 +78,8 @@ class SQLiteCheckpointer(Checkpointer):
     or power loss, for one fsync per save.
     """
 
+    durable = True  # a save is one small transaction: cheap enough to record every start
+
     def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "NORMAL") -> None:
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(
@@ -90,6 +93,7 @@ class SQLiteCheckpointer(Checkpointer):
         self._conn: sqlite3.Connection | None = None
         self._closer: weakref.finalize[..., None] | None = None
         self._lock = threading.Lock()
+        self._hold = Hold()
 
     def __repr__(self) -> str:
         return f"SQLiteCheckpointer({str(self.path)!r})"
@@ -166,8 +170,13 @@ class SQLiteCheckpointer(Checkpointer):
             except sqlite3.Error as exc:
                 raise CheckpointError(f"cannot clear {self._where()}: {exc}") from exc
 
+    def acquire(self) -> None:
+        """Take the checkpoint for this process (`Hold`); `close` gives it back."""
+        self._hold.acquire(self, self.path, self._where())
+
     def close(self) -> None:
-        """Close the connection; the next use opens it again."""
+        """Close the connection (the next use opens it again) and give back the hold."""
+        self._hold.release()
         with self._lock:
             conn, self._conn = self._conn, None
             if self._closer is not None:
@@ -243,6 +252,8 @@ class SQLiteCheckpointer(Checkpointer):
                 check_version(version, where)
                 if TABLE not in tables:
                     raise CheckpointError(f"{where} is malformed: it has no {TABLE} table")
+                if version < VERSION:  # it may get start records, which older readers refuse
+                    conn.execute(f"PRAGMA user_version={VERSION}")
                 # before the switch to WAL, which would otherwise sync the disk at FULL
                 conn.execute(f"PRAGMA synchronous={self.synchronous}")
                 conn.execute("PRAGMA journal_mode=WAL")

@@ -168,7 +168,7 @@ class ProcessBackend(Backend):
     def _dispatch(self, worker: Worker, attempt: Attempt, encoded: Call) -> bool:
         handle = attempt.handle
         fn_bytes, call, buffers = encoded
-        meta = pickle.dumps((handle.id, handle.name, attempt.number))
+        meta = pickle.dumps((handle.id, handle.name, attempt.number, attempt.idempotency_key))
         tokens, sent, evicted = self._share(worker, buffers)
         head = REQUEST.pack(len(meta), len(fn_bytes), len(call), len(buffers), len(evicted))
         n = len(buffers)

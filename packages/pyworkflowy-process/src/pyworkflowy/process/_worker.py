@@ -132,7 +132,7 @@ def run_call(
     meta: bytes, fn_bytes: bytes, call: bytes, wfd: int = -1, buffers: list[Any] | None = None
 ) -> tuple[int, bytes]:
     """Load and run one call; returns the reply kind and body."""
-    task_id, name, attempt = pickle.loads(meta)
+    task_id, name, attempt, key = pickle.loads(meta)
     try:
         if fn_bytes:
             fn = pickle.loads(fn_bytes)
@@ -149,7 +149,7 @@ def run_call(
         return ERROR, encode_error(error, _format(exc, skip=0))
     # cancel_event stays clear: cancelling a running process task kills its worker.
     sender = _ProgressSender(wfd) if wfd >= 0 else None
-    context = TaskContext(name, task_id, attempt, on_progress=sender)
+    context = TaskContext(name, task_id, attempt, on_progress=sender, idempotency_key=key)
     try:
         with task_context(context):
             value = fn(*args, **kwargs)
