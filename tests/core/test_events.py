@@ -723,3 +723,17 @@ def test_events_are_immutable_named_tuples() -> None:
             setattr(event, first_field, None)
         with pytest.raises(AttributeError):
             event.extra = "no new attributes either"
+
+
+def test_the_event_union_names_every_event_class() -> None:
+    import typing
+
+    from pyworkflowy import events
+
+    classes = {
+        getattr(events, name)
+        for name in events.__all__
+        if name not in ("Event", "Progress", "Subscriber")
+    }
+    assert set(typing.get_args(events.Event)) == classes
+    assert len(classes) == 9  # docs/events.md: "the union of the nine classes"

@@ -368,6 +368,8 @@ def test_a_checkpoint_a_live_run_holds_is_refused_naming_its_pid(
     try:
         with pytest.raises(CheckpointError, match=rf"in use by a live run \(pid {holder.pid}\)"):
             TaskRunner.resume(path)
+        with pytest.raises(CheckpointError, match=rf"pid {holder.pid}"):
+            TaskRunner(checkpoint_path=path)  # a fresh run would overwrite its records
     finally:
         assert holder.stdin is not None
         assert holder.stdout is not None
