@@ -167,6 +167,36 @@ def test_update_progress_reports_a_clamped_fraction_with_a_deprecation_warning()
     assert handle.progress.fraction == 1.0
 
 
+def test_a_progress_read_as_upstreams_float_gives_the_fraction_and_warns() -> None:
+    progress = pyworkflowy.Progress(30, 40, "rows")
+    with pytest.deprecated_call(match=r"handle.progress.fraction"):
+        assert float(progress) == 0.75
+    with pytest.deprecated_call():
+        assert progress > 0.5 and progress >= 0.75 and progress < 1 and progress <= 0.75
+    with pytest.deprecated_call():
+        assert progress == 0.75 and progress != 0.5
+    with pytest.deprecated_call():
+        assert progress * 100 == 75.0 and 100 * progress == 75.0  # not a repeated tuple
+    with pytest.deprecated_call():
+        assert f"{progress:.0%}" == "75%" and round(progress, 1) == 0.8
+    with pytest.deprecated_call():
+        assert float(pyworkflowy.Progress(3)) == 3.0  # no total: the units done
+
+
+def test_a_progress_used_as_the_tuple_it_is_does_not_warn() -> None:
+    progress = pyworkflowy.Progress(30, 40, "rows")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert progress == pyworkflowy.Progress(30, 40, "rows") == (30, 40, "rows")
+        assert progress != pyworkflowy.Progress(31, 40, "rows") and progress != "rows"
+        assert progress < pyworkflowy.Progress(31, 40, "rows")
+        assert hash(progress) == hash((30, 40, "rows"))
+        assert {progress: 1}[pyworkflowy.Progress(30, 40, "rows")] == 1
+        assert f"{progress}" == "Progress(done=30, total=40, message='rows')"
+        done, total, message = progress
+        assert (done, total, message) == (30, 40, "rows")
+
+
 def test_results_and_handle_helpers_of_upstream() -> None:
     with TaskRunner() as runner:
         first = runner.submit(add, 1, 2)
@@ -431,3 +461,11 @@ def test_progress_message_is_the_last_reported_message() -> None:
         assert handle.progress_message is None
         runner.run()
     assert handle.progress_message == "half"
+
+
+def test_a_pool_without_reserved_slots_answers_upstreams_questions() -> None:
+    from pyworkflowy import Pool
+
+    pool = Pool("io", kind="thread", max_workers=4)
+    assert pool.is_privileged("manual") and pool.is_privileged("")
+    assert pool.unprivileged_cap() == 4

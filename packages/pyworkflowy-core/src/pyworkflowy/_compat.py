@@ -55,6 +55,16 @@ class Pool:
         self.reserve_for = tuple(reserve_for)
         self.reserved_slots = 0
 
+    def is_privileged(self, source: str) -> bool:
+        """Upstream: may a task from ``source`` use the reserved slots? With none reserved
+        (the only kind of pool here), every source may."""
+        return True
+
+    def unprivileged_cap(self) -> int:
+        """Upstream: how many tasks of unprivileged sources may run at once; with no
+        reserved slots, ``max_workers``."""
+        return self.max_workers - self.reserved_slots
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Pool):
             return NotImplemented

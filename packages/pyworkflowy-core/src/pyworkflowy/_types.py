@@ -117,6 +117,69 @@ class Progress(NamedTuple):
         """``done / total`` (0.0 to 1.0 when ``done <= total``), or ``None`` without a total."""
         return None if not self.total else self.done / self.total
 
+    # Upstream pyworkflowy 0.2-0.4's handle.progress was a float (the fraction). Code that
+    # treats a Progress as a number gets `fraction` (``done`` without a total) with a
+    # DeprecationWarning; as a tuple it behaves as the NamedTuple it is.
+    def _as_float(self) -> float:
+        import warnings
+
+        warnings.warn(
+            "handle.progress is a Progress(done, total, message), not a float as in upstream "
+            "pyworkflowy 0.x; use handle.progress.fraction",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        fraction = self.fraction
+        return float(self.done if fraction is None else fraction)
+
+    def __float__(self) -> float:
+        return self._as_float()
+
+    def __round__(self, ndigits: int | None = None) -> float:
+        return round(self._as_float(), ndigits)
+
+    def __format__(self, spec: str) -> str:
+        if spec and spec[-1] in "eEfFgG%n":
+            return format(self._as_float(), spec)
+        return format(str(self), spec)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (int, float)) and not isinstance(other, bool):
+            return self._as_float() == other
+        return tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = tuple.__hash__
+
+    def __lt__(self, other: Any) -> bool:
+        if isinstance(other, (int, float)):
+            return self._as_float() < other
+        return tuple.__lt__(self, other)
+
+    def __le__(self, other: Any) -> bool:
+        if isinstance(other, (int, float)):
+            return self._as_float() <= other
+        return tuple.__le__(self, other)
+
+    def __gt__(self, other: Any) -> bool:
+        if isinstance(other, (int, float)):
+            return self._as_float() > other
+        return tuple.__gt__(self, other)
+
+    def __ge__(self, other: Any) -> bool:
+        if isinstance(other, (int, float)):
+            return self._as_float() >= other
+        return tuple.__ge__(self, other)
+
+    def __mul__(self, other: Any) -> Any:  # a fraction times 100, not a repeated tuple
+        if isinstance(other, float) or (isinstance(other, int) and not isinstance(other, bool)):
+            return self._as_float() * other
+        return NotImplemented
+
+    __rmul__ = __mul__
+
 
 class TaskContext:
     """What a running task body can learn about itself through `current_task()`.
