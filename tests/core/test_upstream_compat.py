@@ -172,13 +172,19 @@ def test_a_progress_read_as_upstreams_float_gives_the_fraction_and_warns() -> No
     with pytest.deprecated_call(match=r"handle.progress.fraction"):
         assert float(progress) == 0.75
     with pytest.deprecated_call():
-        assert progress > 0.5 and progress >= 0.75 and progress < 1 and progress <= 0.75
+        assert progress > 0.5
+        assert progress >= 0.75
+        assert progress < 1
+        assert progress <= 0.75
     with pytest.deprecated_call():
-        assert progress == 0.75 and progress != 0.5
+        assert progress == 0.75
+        assert progress != 0.5
     with pytest.deprecated_call():
-        assert progress * 100 == 75.0 and 100 * progress == 75.0  # not a repeated tuple
+        assert progress * 100 == 75.0  # not a repeated tuple
+        assert 100 * progress == 75.0
     with pytest.deprecated_call():
-        assert f"{progress:.0%}" == "75%" and round(progress, 1) == 0.8
+        assert f"{progress:.0%}" == "75%"
+        assert round(progress, 1) == 0.8
     with pytest.deprecated_call():
         assert float(pyworkflowy.Progress(3)) == 3.0  # no total: the units done
 
@@ -188,7 +194,8 @@ def test_a_progress_used_as_the_tuple_it_is_does_not_warn() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert progress == pyworkflowy.Progress(30, 40, "rows") == (30, 40, "rows")
-        assert progress != pyworkflowy.Progress(31, 40, "rows") and progress != "rows"
+        assert progress != pyworkflowy.Progress(31, 40, "rows")
+        assert progress != "rows"
         assert progress < pyworkflowy.Progress(31, 40, "rows")
         assert hash(progress) == hash((30, 40, "rows"))
         assert {progress: 1}[pyworkflowy.Progress(30, 40, "rows")] == 1
@@ -467,5 +474,6 @@ def test_a_pool_without_reserved_slots_answers_upstreams_questions() -> None:
     from pyworkflowy import Pool
 
     pool = Pool("io", kind="thread", max_workers=4)
-    assert pool.is_privileged("manual") and pool.is_privileged("")
+    assert pool.is_privileged("manual")
+    assert pool.is_privileged("")
     assert pool.unprivileged_cap() == 4
