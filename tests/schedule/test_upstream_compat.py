@@ -101,6 +101,17 @@ def test_jobs_say_whether_they_are_one_shot_and_cancelled(clock) -> None:
     assert once.last_handle is handle
 
 
+def test_cron_takes_upstreams_expression_keyword_with_a_deprecation_warning(clock) -> None:
+    sched = Scheduler(runner=TaskRunner(), clock=clock, tz="UTC")
+    with pytest.deprecated_call(match=r"pass the expression positionally or as expr="):
+        job = sched.cron(expression="0 * * * *").do(noop)
+    assert job.cron == parse_cron("0 * * * *")
+    with pytest.raises(TypeError, match="takes the expression once"):
+        sched.cron("0 * * * *", expression="5 * * * *")
+    with pytest.raises(TypeError, match=r"needs a cron expression"):
+        sched.cron()
+
+
 @pytest.mark.parametrize("lateness", [1, 3600])
 def test_a_one_shot_added_after_its_time_fires_on_the_next_tick(clock, lateness: int) -> None:
     sched = Scheduler(runner=TaskRunner(), clock=clock, tz="UTC")

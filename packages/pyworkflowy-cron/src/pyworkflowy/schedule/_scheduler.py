@@ -101,13 +101,30 @@ class Scheduler(EventJobs):
 
     def cron(
         self,
-        expr: str,
+        expr: str | None = None,
         *,
         misfire: Misfire = "skip",
         grace: float | None = None,
         max_instances: int = 1,
+        expression: str | None = None,
     ) -> JobBuilder:
-        """Fire at the times matching the cron expression ``expr``, in the scheduler's tz."""
+        """Fire at the times matching the cron expression ``expr``, in the scheduler's tz.
+
+        ``expression=`` is upstream pyworkflowy 0.x's name for ``expr`` (deprecated)."""
+        if expression is not None:
+            if expr is not None:
+                raise TypeError("cron() takes the expression once: pass expr, not expression=")
+            import warnings
+
+            warnings.warn(
+                "cron(expression=...) is upstream pyworkflowy 0.x's spelling; pass the "
+                "expression positionally or as expr=",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            expr = expression
+        if expr is None:
+            raise TypeError("cron() needs a cron expression, e.g. sched.cron('*/5 * * * *')")
         return _builder(self, _Cron(parse_cron(expr), self.tz), misfire, grace, max_instances)
 
     def at(
