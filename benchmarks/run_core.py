@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import io
 import json
 import os
 import platform
@@ -34,7 +36,18 @@ else:  # run as a script, this folder is on sys.path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "core.md"
-CASES = ("fan", "chain", "events", "dynmap", "limits", "cache", "thread", "scale", "import")
+CASES = (
+    "fan",
+    "chain",
+    "events",
+    "progress",
+    "dynmap",
+    "limits",
+    "cache",
+    "thread",
+    "scale",
+    "import",
+)
 IMPORT_CODES = ("pass", "import pyworkflowy")
 WORKERS = 8  # TaskRunner's default, spelled out so both sides visibly agree
 
@@ -89,6 +102,20 @@ def ours_fan_counted(n: int) -> None:
         runner.submit(noop, n, depends_on=handles)
         runner.run()
     assert counts[0] >= 3 * n
+
+
+def ours_fan_progress(n: int) -> None:
+    """`ours_fan` with ``progress=True``; stderr is not a terminal here, so the display is
+    the plain line (the live panel's drawing happens on its own thread as well)."""
+    shown = io.StringIO()
+    with (
+        contextlib.redirect_stderr(shown),
+        TaskRunner(max_workers=WORKERS, progress=True) as runner,
+    ):
+        handles = runner.map(noop, range(n))
+        runner.submit(noop, n, depends_on=handles)
+        runner.run()
+    assert f"{n + 1:,}/{n + 1:,} done" in shown.getvalue()  # it really showed the run
 
 
 def keep_like_a_subscriber(n: int) -> None:
@@ -353,6 +380,11 @@ class Suite:
             "(the collector rescans the events the list keeps)"
         )
 
+    def progress(self) -> None:
+        n = self.fan_n
+        case = f"Fan N={n:,} with progress=True (the plain display)"
+        self.versus(case, "no display", ours_fan, ours_fan_progress, n, 1.2)
+
     def dynmap(self) -> None:
         n = self.fan_n
         case = f"Map over an upstream's output, N={n:,} items"
@@ -524,6 +556,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "fan": suite.fan,
         "chain": suite.chain,
         "events": suite.events,
+        "progress": suite.progress,
         "dynmap": suite.dynmap,
         "limits": suite.limits,
         "cache": suite.cache,

@@ -32,6 +32,7 @@ def test_every_example_is_covered_here() -> None:
         "dataflow_etl.py",
         "fanout_process.py",
         "crash_resume.py",
+        "progress.py",
         "scheduled_job.py",
     }
     assert {path.name for path in EXAMPLES.glob("*.py")} == tested
@@ -107,3 +108,23 @@ def test_scheduled_job_prints_the_simulated_fires_and_three_real_ones() -> None:
         ("02:00", "sync_inbox", "synced ops@example.com"),
     ]
     assert re.findall(r"^  fire (\d) at \+\d+ ms$", out, re.M) == ["1", "2", "3"]
+
+
+def test_progress_shows_a_plain_summary_when_stderr_is_not_a_terminal() -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "progress.py")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.splitlines() == [
+        "part 0 loaded",
+        "part 100 loaded",
+        "part 200 loaded",
+        "sum of the parts: 44850",
+    ]
+    summary = done.stderr.splitlines()[-1]
+    assert summary.startswith("pyworkflowy: 301/301 done (100%), ")
+    assert summary.endswith("; 0 running, 0 retrying, 0 failed, 0 skipped, 0 cancelled")

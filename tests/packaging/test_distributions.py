@@ -325,6 +325,21 @@ def test_the_meta_package_requires_all_four_distributions(wheels: dict[str, Whee
     assert sorted(r.name for r in requires if r.marker is None) == sorted(BUNDLED)
 
 
+def test_the_progress_extra_brings_rich(wheels: dict[str, Wheel]) -> None:
+    for distribution, wanted in (("pyworkflowy-core", "rich"), ("pyworkflowy", "pyworkflowy-core")):
+        requires = [
+            Requirement(r) for r in wheels[distribution].metadata.get_all("Requires-Dist") or []
+        ]
+        named = [r for r in requires if r.marker and r.marker.evaluate({"extra": "progress"})]
+        assert [r.name for r in named] == [wanted]
+    (core,) = [
+        Requirement(r)
+        for r in wheels["pyworkflowy"].metadata.get_all("Requires-Dist") or []
+        if "progress" in r and r.startswith("pyworkflowy-core")
+    ]
+    assert core.extras == {"progress"}
+
+
 @pytest.mark.parametrize("distribution", ["pyworkflowy-core", "pyworkflowy"])
 @pytest.mark.parametrize(
     ("extra", "distributions"),

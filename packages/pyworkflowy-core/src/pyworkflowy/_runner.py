@@ -48,7 +48,8 @@ class TaskRunner(GraphBuilding, FlowControl):
     Ctrl-C does (``KeyboardInterrupt``, after cancelling and flushing).
     ``record_starts`` writes each attempt's start to the checkpoint before its body runs
     (``None``: when the checkpoint is durable, as SQLite is, or ``checkpoint_interval=0``);
-    a resume then knows which tasks are in doubt.
+    a resume then knows which tasks are in doubt. ``progress=True`` shows each run's
+    progress on stderr (live with ``pyworkflowy-core[progress]`` on a terminal).
     """
 
     def __init__(
@@ -69,6 +70,7 @@ class TaskRunner(GraphBuilding, FlowControl):
         cache: str | os.PathLike[str] | Cache | None = None,
         handle_signals: bool = False,
         record_starts: bool | None = None,
+        progress: bool = False,
     ) -> None:
         if pools is not None:  # upstream 0.2-0.4's spelling of backends= and max_workers=
             from ._compat import backends_from_pools
@@ -90,6 +92,8 @@ class TaskRunner(GraphBuilding, FlowControl):
         custom = check_backends(backends)
         if record_starts is not None and not isinstance(record_starts, bool):
             raise TypeError(f"record_starts must be True, False or None, got {record_starts!r}")
+        if not isinstance(progress, bool):
+            raise TypeError(f"progress must be True or False, got {progress!r}")
         if checkpoint_path is not None:
             checkpointer = _checkpointer_for_path(checkpoint_path)
         journal: Journal | None = None
@@ -105,6 +109,7 @@ class TaskRunner(GraphBuilding, FlowControl):
         self.on_task_error = on_task_error
         self.checkpoint_interval = interval
         self.checkpointer = checkpointer
+        self.progress = progress
         self._engine = engine = Engine(self, on_task_error, journal)
         if clock is not None:
             from ._serve import use_clock
@@ -175,13 +180,32 @@ class TaskRunner(GraphBuilding, FlowControl):
         return lambda: engine.unsubscribe(callback)
 
     # -- running ---------------------------------------------------------------------------
-    def run(self) -> dict[str, TaskResult[Any]]:
-        """Run until every submitted task has finished, on this runner's own event loop."""
-        return self._driver.run(self.arun)
+    def run(self, *, progress: bool | None = None) -> dict[str, TaskResult[Any]]:
+        """Run until every submitted task has finished, on this runner's own event loop.
 
-    async def arun(self) -> dict[str, TaskResult[Any]]:
+        ``progress`` shows a live display of the run (``None``: the runner's ``progress``).
+        """
+        if progress is None:
+            return self._driver.run(self.arun)
+        return self._driver.run(lambda: self.arun(progress=progress))
+
+    async def arun(self, *, progress: bool | None = None) -> dict[str, TaskResult[Any]]:
         """Run on the current event loop until every submitted task has finished."""
-        await self._driver.drive(serving=False)
+        if progress is None:
+            progress = self.progress
+        elif not isinstance(progress, bool):
+            raise TypeError(f"progress must be True, False or None, got {progress!r}")
+        if progress:
+            from ._progress import ProgressDisplay
+
+            display = ProgressDisplay(self)
+            display.start()
+            try:
+                await self._driver.drive(serving=False)
+            finally:
+                display.stop()
+        else:
+            await self._driver.drive(serving=False)
         engine = self._engine
         error = engine.first_error
         if error is not None and self.on_task_error == "raise":
