@@ -118,7 +118,13 @@ class GraphBuilding:
             add, args, kwargs = submitter.upstream(task, args, kwargs)
         extra = None if tags is None else check_tags(tags)
         engine = self._engine
-        if engine.loop is None or engine.loop_thread != get_ident():  # one at a time
+        if engine.loop is None:  # no run: one thread at a time (see `Driver.lock`)
+            with self._driver.lock:
+                if engine.loop is None:
+                    if extra:
+                        return add(task, args, kwargs, deps, key, None, extra)
+                    return add(task, args, kwargs, deps, key)
+        if engine.loop_thread != get_ident():  # a run goes on: made on its loop
             return self._driver.call_on_loop(add, task, args, kwargs, deps, key, None, extra)
         if extra:
             return add(task, args, kwargs, deps, key, None, extra)

@@ -261,12 +261,12 @@ class Driver:
     def call_on_loop(self, fn: Callable[..., _T], *args: Any) -> _T:
         """``fn(*args)`` for a thread that is not the loop's: made here while no run goes
         on, else on the loop thread; either way one at a time (see ``lock``)."""
-        from concurrent.futures import Future
-
         with self.lock:
             loop = self.engine.loop
             if loop is None:
                 return fn(*args)
+            from concurrent.futures import Future
+
             future: Future[_T] = Future()
             queued = self._queued
 
