@@ -483,3 +483,33 @@ def test_a_waiter_left_on_a_loop_that_was_closed_does_not_stop_the_run_finishing
         runner.run()
 
     assert (first.result(), second.result()) == (4, 6)
+
+
+def test_awaiting_a_handle_of_a_runner_that_is_not_running_raises_runtime_error() -> None:
+    # As handle.result() does: nothing would ever finish it, so the await must not hang.
+    async def noop() -> None:
+        return None
+
+    runner = TaskRunner()
+    handle = runner.submit(noop)
+
+    async def main() -> None:
+        await asyncio.wait_for(handle, timeout=30)  # the bound only guards against a hang
+
+    with pytest.raises(RuntimeError, match=r"not running.*arun"):
+        asyncio.run(main())
+    runner.shutdown()
+
+
+def test_a_handle_awaited_before_a_run_started_on_the_same_loop_gets_its_value() -> None:
+    async def seven() -> int:
+        return 7
+
+    async def main() -> int:
+        runner = TaskRunner()
+        handle = runner.submit(seven)
+        value, _ = await asyncio.gather(handle, runner.arun())  # the await comes first
+        runner.shutdown()
+        return value
+
+    assert asyncio.run(main()) == 7

@@ -1058,13 +1058,13 @@ def test_property_random_dags_keep_every_tags_limit_on_threads(
     peak: Counter[str] = Counter()
     timeline = Timeline()
 
-    def body(tags: frozenset[str]) -> None:
+    def body(its_tags: frozenset[str]) -> None:
         with lock:
-            for tag in tags:
+            for tag in its_tags:
                 active[tag] += 1
                 peak[tag] = max(peak[tag], active[tag])
         with lock:
-            for tag in tags:
+            for tag in its_tags:
                 active[tag] -= 1
 
     with TaskRunner(limits=limits, backend="thread", max_workers=4) as runner:

@@ -548,8 +548,8 @@ def test_property_consecutive_starts_of_a_tag_are_one_interval_apart_at_least(
     clock = VirtualClock(start=0.0)
     starts: dict[str, list[float]] = defaultdict(list)
 
-    async def body(tags: frozenset[str]) -> None:
-        for tag in tags:
+    async def body(its_tags: frozenset[str]) -> None:
+        for tag in its_tags:
             starts[tag].append(clock())
 
     with TaskRunner(clock=clock, rate_limits=rates) as runner:

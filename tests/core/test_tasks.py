@@ -415,3 +415,81 @@ def test_backoff_delay_is_capped_and_never_decreases(
     delay = t.backoff_delay(attempt)
     assert 0.0 <= delay <= cap
     assert delay <= t.backoff_delay(attempt + 1)
+
+
+# -- what a task's function may be -----------------------------------------------------------
+
+
+def _numbers(n: int):  # a generator function: not a task body
+    yield from range(n)
+
+
+async def _async_numbers(n: int):  # an async generator function: not a task body
+    for i in range(n):
+        yield i
+
+
+def test_task_refuses_a_generator_function_saying_to_return_a_list() -> None:
+    with pytest.raises(TypeError, match=r"generator function.*return list\(\.\.\.\)"):
+        task(_numbers)
+
+
+def test_task_refuses_an_async_generator_function_saying_to_return_the_items() -> None:
+    with pytest.raises(TypeError, match=r"async generator function.*async for"):
+        task(retries=2)(_async_numbers)
+
+
+def test_task_base_with_a_generator_run_fails_at_class_definition() -> None:
+    with pytest.raises(TypeError, match="generator function"):
+
+        class Numbers(TaskBase):
+            def run(self, n: int):  # type: ignore[override]
+                yield from range(n)
+
+
+def test_submitting_a_plain_generator_function_is_refused_before_it_runs() -> None:
+    with TaskRunner() as runner, pytest.raises(TypeError, match="generator function"):
+        runner.submit(_numbers, 3)
+
+
+@pytest.mark.parametrize("reserved", ["key", "depends_on", "tags", "runner"])
+def test_a_parameter_named_like_a_submit_keyword_warns_at_definition(reserved: str) -> None:
+    namespace: dict[str, Any] = {}
+    exec(f"def lookup(table, {reserved}):\n    return table[{reserved}]", namespace)
+    with pytest.warns(UserWarning, match=rf"parameter named '{reserved}'.*positionally") as seen:
+        defined = task(namespace["lookup"])
+    assert seen[0].filename == __file__  # points at the definition, not into pyworkflowy
+    with TaskRunner() as runner:  # still a valid task: positional arguments reach it
+        handle = runner.submit(defined, {"k": 1}, "k")
+        runner.run()
+    assert handle.result() == 1
+
+
+def test_a_submit_keyword_bound_by_functools_partial_does_not_warn() -> None:
+    import functools
+    import warnings
+
+    def lookup(table: dict[str, int], key: str) -> int:
+        return table[key]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        task(functools.partial(lookup, key="k"))
+
+
+def test_the_missing_argument_error_says_submit_took_the_keyword_and_how_to_pass_it() -> None:
+    with pytest.warns(UserWarning, match="'key'"):
+
+        @task
+        def lookup(table: dict[str, int], key: str) -> int:
+            return table[key]
+
+    with TaskRunner(on_task_error="continue") as runner:
+        handle = runner.submit(lookup, {"k": 1}, key="k")  # key= becomes the handle id
+        runner.run()
+    error = handle.exception()
+    assert isinstance(error, TypeError)
+    assert "missing 1 required positional argument: 'key'" in str(error)
+    notes = "\n".join(error.__notes__)
+    assert "key= is a keyword submit() takes for itself (the handle id)" in notes
+    assert "functools.partial(lookup, key=value)" in notes

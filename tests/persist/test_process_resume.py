@@ -101,9 +101,9 @@ import sys
 from pyworkflowy import TaskRunner, task
 
 @task(name="count")
-def count(tags):
+def count(labels):
     print("ran")
-    return len(tags)
+    return len(labels)
 
 path, mode = sys.argv[1], sys.argv[2]
 runner = TaskRunner(checkpoint_path=path) if mode == "fresh" else TaskRunner.resume(path)

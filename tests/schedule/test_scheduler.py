@@ -297,3 +297,37 @@ def test_at_refuses_what_is_not_a_datetime_or_epoch(clock, when) -> None:
     _, sched = make(clock)
     with pytest.raises(TypeError, match=r"at\(\)"):
         sched.at(when)
+
+
+def test_every_refuses_an_interval_the_clock_cannot_advance_by(clock) -> None:
+    # At today's epoch a float cannot tell t from t + 1e-9: such a job could never move on.
+    _, sched = make(clock)
+    with pytest.raises(ValueError, match=r"every\(\) interval 1e-09 .* at least"):
+        sched.every(1e-9)
+
+
+@pytest.mark.timeout(30)
+def test_a_tiny_interval_still_moves_on_once_the_clock_is_at_epoch_magnitudes(clock) -> None:
+    # Accepted near epoch 0 (where 1e-9 s is representable), then the clock jumps to today:
+    # each tick still returns and the job's next time lies after the clock.
+    clock.set(0.0)
+    _, sched = make(clock)
+    job = sched.every(1e-9, misfire="coalesce").do(add, 1)
+    clock.set(1_800_000_000.0)
+    sched.tick()
+    next_run = job.next_run_at
+    assert next_run is not None
+    assert next_run > clock()
+
+
+@pytest.mark.parametrize("when", [1e300, -1e300, float("nan"), float("inf")])
+def test_at_refuses_an_epoch_time_no_date_can_hold(clock, when) -> None:
+    _, sched = make(clock)
+    with pytest.raises(ValueError, match=r"at\(\)"):
+        sched.at(when)
+
+
+def test_every_refuses_an_interval_that_takes_the_first_run_past_any_date(clock) -> None:
+    _, sched = make(clock)
+    with pytest.raises(ValueError, match=r"every\(\) interval"):
+        sched.every(1e300)

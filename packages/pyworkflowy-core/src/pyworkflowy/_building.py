@@ -9,6 +9,7 @@ handle.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Iterable
+from threading import get_ident
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeAlias, TypeVar, overload
 
 from ._options import check_tags
@@ -116,7 +117,14 @@ class GraphBuilding:
         if kwargs and not UPSTREAM_SUBMIT.isdisjoint(kwargs):  # 0.4's args=, payload=, ...
             add, args, kwargs = submitter.upstream(task, args, kwargs)
         extra = None if tags is None else check_tags(tags)
-        if self._engine.loop is not None and not self._engine.on_loop_thread():
+        engine = self._engine
+        if engine.loop is None:  # no run: one thread at a time (see `Driver.lock`)
+            with self._driver.lock:
+                if engine.loop is None:
+                    if extra:
+                        return add(task, args, kwargs, deps, key, None, extra)
+                    return add(task, args, kwargs, deps, key)
+        if engine.loop_thread != get_ident():  # a run goes on: made on its loop
             return self._driver.call_on_loop(add, task, args, kwargs, deps, key, None, extra)
         if extra:
             return add(task, args, kwargs, deps, key, None, extra)
@@ -219,7 +227,7 @@ class GraphBuilding:
         submitter = self._submitter
         task = submitter.plain_task(fn_or_task)
         deps = as_deps(depends_on)
-        on_loop = self._engine.loop is None or self._engine.on_loop_thread()
+        on_loop = self._engine.on_loop_thread()  # else one at a time (`call_on_loop`)
         if any(it.__class__ is Output for it in iterables):  # over what upstreams return
             if on_loop:
                 return submitter.add_map(task, iterables, deps)
@@ -234,7 +242,7 @@ class GraphBuilding:
 
         Raises `CycleError` if an edge would close a cycle (nothing is changed then).
         """
-        if self._engine.loop is not None and not self._engine.on_loop_thread():
+        if not self._engine.on_loop_thread():
             self._driver.call_on_loop(self._submitter.add_dependency, handle, depends_on)
         else:
             self._submitter.add_dependency(handle, depends_on)

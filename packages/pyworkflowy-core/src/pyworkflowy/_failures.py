@@ -45,6 +45,10 @@ class Failures:
 
     def failed_attempt(self, h: TaskHandle, attempt: int, exc: BaseException) -> None:
         options = h._task.options
+        if exc.__class__ is TypeError:  # missing an argument that submit() took?
+            from ._callables import note_reserved
+
+            note_reserved(exc, h._task.fn, h._task.name)
         if isinstance(exc, TaskError) and exc._terminal:  # a timeout, ...: never retried
             self.finish(h, FAILED, None, exc)
             return

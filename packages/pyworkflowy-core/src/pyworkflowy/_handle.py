@@ -309,6 +309,17 @@ class TaskHandle(Generic[R]):
         if self._status not in _TERMINAL:
             import asyncio
 
+            engine = self._lane.engine
+            if engine.loop is None:
+                yield  # one step for a run started on this loop (gather(h, runner.arun()))
+                if engine.loop is None and self._status not in _TERMINAL:
+                    raise RuntimeError(
+                        f"task {self.id!r} is {self._status.value} and its runner is not "
+                        "running, so awaiting it would wait forever: start a run first "
+                        "(runner.start(), a run() in another thread, or "
+                        "asyncio.create_task(runner.arun()) before the await)"
+                    )
+
             loop = asyncio.get_running_loop()
             future = loop.create_future()
             waiter = (loop, future)

@@ -198,7 +198,15 @@ class Journal:
     def resume(
         cls, checkpointer: Checkpointer, interval: float, rerun_in_doubt: object = False
     ) -> Journal:
-        stored = checkpointer.load()
+        try:
+            stored = checkpointer.load()
+        except CheckpointError:
+            raise
+        except Exception as exc:  # a custom checkpointer's own error: still a load failure
+            raise CheckpointError(
+                f"checkpoint {checkpointer!r} could not be loaded: {type(exc).__name__}: "
+                f"{exc} (its load() should raise CheckpointError saying what is wrong)"
+            ) from exc
         if not isinstance(stored, dict):
             raise CheckpointError(
                 f"checkpoint {checkpointer!r} did not load a dict of records, got "

@@ -41,6 +41,12 @@ class Driver:
         self._server: tuple[threading.Thread, list[BaseException]] | None = None
         self.handle_signals = False  # TaskRunner(handle_signals=True): SIGTERM as SIGINT
         self.terminated = False  # the last run() ended on SIGTERM
+        # Graph changes from threads other than the loop's (`call_on_loop`) hold this lock:
+        # while no run goes on they are made by the caller, one at a time; while one does,
+        # they are queued to the loop. A run starts and ends holding it, and calls queued
+        # when its loop stopped are made then (``_queued``), so none waits for a next run.
+        self.lock = threading.RLock()
+        self._queued: dict[int, Callable[[], None]] = {}
 
     # -- the runner's own loop ---------------------------------------------------------
     def run(self, coro: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
@@ -103,7 +109,8 @@ class Driver:
                 "a TaskRunner on a VirtualClock runs on a loop of that clock: call run() or "
                 "start(), not arun() or serve() on another event loop"
             )
-        engine.loop, engine.loop_thread = loop, threading.get_ident()
+        with self.lock:  # a submission from another thread finishes first
+            engine.loop, engine.loop_thread = loop, threading.get_ident()
         engine.aborting, engine.serving = False, serving
         engine.inbox.clear()  # outcomes of attempts an earlier run already settled
         engine.wake_due = engine.pump_due = False
@@ -137,7 +144,11 @@ class Driver:
                 import signal
 
                 loop.remove_signal_handler(signal.SIGTERM)
-            engine.loop = engine.loop_thread = engine.idle = None
+            with self.lock:
+                engine.loop = engine.loop_thread = engine.idle = None
+                queued, self._queued = self._queued, {}
+                for call in list(queued.values()):  # sent to the loop as it stopped: made here
+                    call()
             engine.serving = False
             if serving:  # those that finished after stop() was asked are let go too
                 engine.let_go_finished()
@@ -248,20 +259,27 @@ class Driver:
             engine.idle.set_result(None)
 
     def call_on_loop(self, fn: Callable[..., _T], *args: Any) -> _T:
-        """Run ``fn`` on the loop thread and return its result (submissions from threads)."""
-        from concurrent.futures import Future
+        """``fn(*args)`` for a thread that is not the loop's: made here while no run goes
+        on, else on the loop thread; either way one at a time (see ``lock``)."""
+        with self.lock:
+            loop = self.engine.loop
+            if loop is None:
+                return fn(*args)
+            from concurrent.futures import Future
 
-        loop = self.engine.loop
-        assert loop is not None
-        future: Future[_T] = Future()
+            future: Future[_T] = Future()
+            queued = self._queued
 
-        def call() -> None:
-            try:
-                future.set_result(fn(*args))
-            except BaseException as exc:
-                future.set_exception(exc)
+            def call() -> None:
+                if queued.pop(id(future), None) is None:
+                    return  # already made when that run ended
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as exc:
+                    future.set_exception(exc)
 
-        loop.call_soon_threadsafe(call)
+            queued[id(future)] = call
+            loop.call_soon_threadsafe(call)
         return future.result()
 
 

@@ -17,6 +17,7 @@ from typing import (
     overload,
 )
 
+from ._callables import check_body
 from ._context import get_current_runner
 from ._options import OPTION_NAMES, UPSTREAM_TRIGGERS, TaskOptions, take_pool, take_triggers
 
@@ -183,6 +184,7 @@ class Task(Generic[P, R]):
             raise ValueError(f"name must be a non-empty string, got {name!r}")
         else:
             name = str.__str__(name)  # a plain str, even from a StrEnum or other subclass
+        check_body(fn, name)
         is_async = is_async_callable(fn)
         self = object.__new__(AsyncTask if is_async and cls is Task else cls)
         self.options = opts = TaskOptions.build(name, is_async, **options)

@@ -24,7 +24,7 @@ from ._atexit import stop_at_exit
 from ._cron import parse_cron
 from ._events import EventJobs, EventSource, subscribe
 from ._jobs import Job, JobBuilder, Misfire, _builder
-from ._triggers import _Cron, _Interval, _once, _seconds, _Trigger
+from ._triggers import _Cron, _interval, _once, _seconds, _Trigger
 from ._tz import resolve_tz
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ class Scheduler(EventJobs):
     ) -> JobBuilder:
         """Fire every ``interval`` seconds (or a timedelta), first one interval from now."""
         seconds = _seconds(interval, "every() interval", 0.0, strict=True)
-        return _builder(self, _Interval(seconds), misfire, grace, max_instances)
+        return _builder(self, _interval(seconds, self.clock()), misfire, grace, max_instances)
 
     def cron(
         self,

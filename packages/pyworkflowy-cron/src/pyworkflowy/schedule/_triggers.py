@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from ._cron import CronExpression
 from ._events import _OnEvent
@@ -21,6 +21,32 @@ def _seconds(value: object, what: str, minimum: float, strict: bool) -> float:
     return float(value)
 
 
+def _in_range(instant: float) -> bool:
+    """Whether a date can hold the epoch time ``instant`` (years 1 to 9999)."""
+    try:
+        datetime.fromtimestamp(instant, UTC)
+    except (OverflowError, OSError, ValueError):
+        return False
+    return True
+
+
+def _interval(seconds: float, now: float) -> _Interval:
+    """The trigger of `Scheduler.every`: its first time must be later than ``now`` and a
+    date: an interval below the clock's resolution at ``now`` could never move on."""
+    if now + seconds <= now:
+        least = math.nextafter(now, math.inf) - now
+        raise ValueError(
+            f"every() interval {seconds:g} s is too small for the clock to advance by at its "
+            f"time {now:g}: use at least {least:g} s"
+        )
+    if not _in_range(now + seconds):
+        raise ValueError(
+            f"every() interval {seconds:g} s puts the first run past any date "
+            "(year 9999): use a shorter interval"
+        )
+    return _Interval(seconds)
+
+
 class _Interval:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
@@ -34,7 +60,10 @@ class _Interval:
         missed = math.floor((now - due) / step) + 1 if now >= due else 1
         nxt = due + missed * step
         while nxt <= now:  # float rounding
-            nxt += step
+            moved = nxt + step
+            if moved <= nxt:  # a step below the clock's resolution here: the next instant
+                return math.nextafter(now, math.inf)
+            nxt = moved
         return nxt
 
     def describe(self, tz: tzinfo) -> str:
@@ -84,6 +113,8 @@ def _once(when: datetime | float, tz: tzinfo) -> _Once:
         if not math.isfinite(when):
             raise ValueError(f"at() needs a finite epoch time, got {when!r}")
         instant = float(when)
+        if not _in_range(instant):
+            raise ValueError(f"at() needs an epoch time within the years 1 to 9999, got {when!r}")
     else:
         raise TypeError(f"at() takes a datetime or epoch seconds, got {type(when).__name__}")
     return _Once(instant)

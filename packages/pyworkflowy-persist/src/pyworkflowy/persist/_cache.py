@@ -27,7 +27,7 @@ from pyworkflowy.cache import Cache, CacheEntry
 
 from ._json import find_json_problem
 from ._sqlite import APPLICATION_ID as CHECKPOINT_APPLICATION_ID
-from ._sqlitefile import open_private
+from ._sqlitefile import open_private, opening_error
 
 __all__ = ["SQLiteCache"]
 
@@ -228,9 +228,7 @@ class SQLiteCache(Cache):
         except sqlite3.OperationalError as exc:  # locked by another process past the timeout
             raise CheckpointError(f"cannot set up {where}: {exc}") from exc
         except sqlite3.DatabaseError as exc:
-            raise CheckpointError(
-                f"{where} is not a SQLite database, or is corrupt: {exc}"
-            ) from exc
+            raise opening_error(exc, where) from exc
 
 
 def _inspect(conn: sqlite3.Connection) -> tuple[int, int, set[str]]:

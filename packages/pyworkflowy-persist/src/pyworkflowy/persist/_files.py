@@ -16,7 +16,13 @@ from pyworkflowy import Checkpointer, CheckpointError
 from ._hold import Hold
 from ._records import Record, RecordColumns, columns_of, merge, records_of, without
 
-__all__ = ["MAX_SEGMENTS", "FileCheckpointer", "fsync_directory", "write_atomic"]
+__all__ = [
+    "MAX_SEGMENTS",
+    "FileCheckpointer",
+    "check_writable",
+    "fsync_directory",
+    "write_atomic",
+]
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -24,8 +30,10 @@ def write_atomic(path: Path, data: bytes) -> None:
 
     The bytes go to a temporary file (mode 0600) in the same folder, which is fsync'd and
     renamed over ``path`` with `os.replace`; then the folder is fsync'd so the rename
-    itself survives a power loss.
+    itself survives a power loss. A symbolic link is written through: its target is
+    replaced, the link stays.
     """
+    path = Path(os.path.realpath(path))
     directory = path.parent
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
@@ -42,6 +50,36 @@ def write_atomic(path: Path, data: bytes) -> None:
             os.unlink(tmp)
         raise
     fsync_directory(directory)
+
+
+def check_writable(path: Path, where: str) -> None:
+    """Raise `CheckpointError` now if a checkpoint could not be kept at ``path`` (a folder
+    in its place, a folder that is missing or read-only, a file this user cannot use),
+    rather than after the run's tasks have run. A symlink is checked at its target."""
+    target = Path(os.path.realpath(path))
+    if target.is_dir():
+        example = target / f"checkpoint{path.suffix or '.json'}"
+        raise CheckpointError(f"{where} is a directory: give a file path, e.g. {str(example)!r}")
+    folder = target.parent
+    if not folder.is_dir():
+        raise CheckpointError(
+            f"cannot use {where}: its folder {str(folder)!r} does not exist or is not a "
+            "folder; create it, or choose another checkpoint path"
+        )
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=folder)
+    except OSError as exc:
+        raise CheckpointError(
+            f"cannot use {where}: its folder {str(folder)!r} is not writable ({exc}); "
+            "choose a checkpoint path in a folder this user can write"
+        ) from exc
+    os.close(fd)
+    os.unlink(probe)
+    if target.exists() and not os.access(target, os.R_OK | os.W_OK):
+        raise CheckpointError(
+            f"cannot use {where}: this user cannot read and write the file; fix its "
+            "permissions, or choose another checkpoint path"
+        )
 
 
 def fsync_directory(directory: Path) -> None:
@@ -175,7 +213,7 @@ class FileCheckpointer(Checkpointer):
                     "checkpoint path"
                 )
             try:
-                os.unlink(self.path)
+                os.unlink(os.path.realpath(self.path))  # a symlink's target; the link stays
             except FileNotFoundError:
                 pass
             except OSError as exc:
@@ -185,7 +223,9 @@ class FileCheckpointer(Checkpointer):
             self._segments = []
 
     def acquire(self) -> None:
-        """Take the checkpoint for this process (`Hold`); `close` gives it back."""
+        """Check that the file can be written (`check_writable`), then take the
+        checkpoint for this process (`Hold`); `close` gives it back."""
+        check_writable(self.path, self._where())
         self._hold.acquire(self, self.path, self._where())
 
     def close(self) -> None:
@@ -207,7 +247,14 @@ class FileCheckpointer(Checkpointer):
                 f"the checkpoint {str(self.path)!r} is empty (truncated?): it holds no "
                 f"{self.kind} data"
             )
-        return self._decode(data)
+        try:
+            return self._decode(data)
+        except CheckpointError:
+            raise
+        except Exception as exc:  # a failure _decode did not foresee: still this file's
+            raise CheckpointError(
+                f"{self._where()} cannot be read: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def _where(self) -> str:
         return f"the checkpoint {str(self.path)!r}"

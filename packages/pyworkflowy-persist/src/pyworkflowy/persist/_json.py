@@ -279,6 +279,12 @@ class JSONCheckpointer(FileCheckpointer):
             ) from exc
         except (UnicodeDecodeError, RecursionError) as exc:
             raise CheckpointError(f"{where} is corrupt: it is not JSON text ({exc})") from exc
+        except ValueError as exc:  # an int over sys.get_int_max_str_digits() digits
+            raise CheckpointError(
+                f"{where} cannot be read: {exc}. pyworkflowy never writes such an int, so "
+                "the file was changed by something else; raise the limit with "
+                "sys.set_int_max_str_digits() to read it anyway, or start a fresh run"
+            ) from exc
         if not isinstance(document, dict) or document.get("format") != FORMAT:
             raise CheckpointError(
                 f"{where} is not a pyworkflowy checkpoint: it is JSON, but not an object "

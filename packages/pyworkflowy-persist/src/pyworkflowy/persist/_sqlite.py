@@ -26,10 +26,11 @@ from pathlib import Path
 
 from pyworkflowy import Checkpointer, CheckpointError
 
+from ._files import check_writable
 from ._hold import Hold
 from ._json import check_json, column_problem
 from ._records import VERSION, Record, RecordColumns, check_version, columns_of
-from ._sqlitefile import open_private
+from ._sqlitefile import open_private, opening_error
 
 __all__ = ["SQLiteCheckpointer"]
 
@@ -171,7 +172,9 @@ class SQLiteCheckpointer(Checkpointer):
                 raise CheckpointError(f"cannot clear {self._where()}: {exc}") from exc
 
     def acquire(self) -> None:
-        """Take the checkpoint for this process (`Hold`); `close` gives it back."""
+        """Check that the file can be written (`check_writable`), then take the
+        checkpoint for this process (`Hold`); `close` gives it back."""
+        check_writable(self.path, self._where())
         self._hold.acquire(self, self.path, self._where())
 
     def close(self) -> None:
@@ -218,9 +221,7 @@ class SQLiteCheckpointer(Checkpointer):
                 for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
             }
         except sqlite3.DatabaseError as exc:
-            raise CheckpointError(
-                f"{where} is not a SQLite database, or is corrupt: {exc}"
-            ) from exc
+            raise opening_error(exc, where) from exc
         try:
             if app_id == 0 and not tables:  # a new database: make it a checkpoint
                 # At NORMAL the set-up skips its five disk syncs: a power loss before the
