@@ -295,14 +295,20 @@ class TaskRunner(GraphBuilding, FlowControl):
             if driver.serving_thread:
                 self.stop()
             if engine.journal is not None:
-                engine.journal.close()
+                if driver.hurry:  # a second Ctrl-C: the program ends now, unflushed
+                    engine.journal.checkpointer.close()
+                else:
+                    engine.journal.close()
             if engine.owns_cache and engine.cache is not None:
                 engine.cache.close()
+        except KeyboardInterrupt:  # Ctrl-C while closing: what is left waits for nothing
+            driver.hurry = True
+            raise
         finally:
             try:
                 # After an interrupted run, bodies still in threads were abandoned: the
                 # program need not wait for them (their threads are daemons).
-                wait = wait and not engine.interrupted
+                wait = wait and not engine.interrupted and not driver.hurry
                 for lane in engine.lanes.values():
                     lane.backend.shutdown(wait)
             finally:

@@ -41,6 +41,10 @@ class Driver:
         self._server: tuple[threading.Thread, list[BaseException]] | None = None
         self.handle_signals = False  # TaskRunner(handle_signals=True): SIGTERM as SIGINT
         self.terminated = False  # the last run() ended on SIGTERM
+        self.stopping = False  # an interrupted run is cancelling and flushing
+        #: a second Ctrl-C came while stopping: close without waiting for anything more
+        self.hurry = False
+        self._main_task: asyncio.Task[Any] | None = None
 
     # -- the runner's own loop ---------------------------------------------------------
     def run(self, coro: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
@@ -70,6 +74,13 @@ class Driver:
         self.terminated = False
         try:
             return runner.run(coro())
+        except KeyboardInterrupt:
+            if self.stopping:  # a second Ctrl-C broke into the first one's cleanup
+                self.stopping, self.hurry = False, True
+                main = self._main_task
+                if main is not None and main.done() and not main.cancelled():
+                    main.exception()  # raised here: no "exception was never retrieved"
+            raise
         except asyncio.CancelledError:
             if self.terminated:  # SIGTERM with handle_signals=True: as Ctrl-C is
                 raise KeyboardInterrupt("SIGTERM") from None
@@ -80,6 +91,9 @@ class Driver:
 
         runner, self._asyncio = self._asyncio, None
         if runner is None:
+            return
+        if self.hurry:  # no waiting for the default executor's threads either
+            _close_loop(runner.get_loop())
             return
         try:
             asyncio.get_running_loop()
@@ -130,6 +144,8 @@ class Driver:
         except BaseException as exc:
             error = exc
             engine.interrupted = True  # shutdown() then waits for no abandoned body
+            self.stopping = True  # until the finally clause below has run through
+            self._main_task = asyncio.current_task()
             engine.abort(f"it was interrupted by {type(exc).__name__}")
             raise
         finally:
@@ -154,6 +170,7 @@ class Driver:
 
                 counts = Counter(h._status for h in engine.handles.values())
                 engine.emit(RunFinished(engine.now(), dict(counts), error or engine.first_error))
+            self.stopping, self._main_task = False, None
 
     def _watch_sigterm(self, loop: asyncio.AbstractEventLoop) -> object | None:
         """SIGTERM ends this run as Ctrl-C does (``TaskRunner(handle_signals=True)``):
