@@ -135,6 +135,11 @@ class TaskRunner(GraphBuilding, FlowControl):
         """True while ``run()``/``arun()`` is executing tasks."""
         return self._engine.loop is not None
 
+    @property
+    def closed(self) -> bool:
+        """True once `shutdown` has been called: the runner takes no more submissions."""
+        return self._driver.closed
+
     def handles(self) -> list[TaskHandle]:
         """The runner's handles: every one submitted (in submission order), less those
         you `forget`.

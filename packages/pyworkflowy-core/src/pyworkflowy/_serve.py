@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ._engine import Engine
     from .testing import VirtualClock
 
-__all__ = ["Driver", "use_clock"]
+__all__ = ["Driver", "at_interpreter_exit", "use_clock"]
 
 _T = TypeVar("_T")
 _EXIT_WAIT = 2.0  # seconds a serving runner gets to stop when the program ends
@@ -289,11 +289,24 @@ def _watch_at_exit(driver: Driver) -> None:
     """Stop ``driver`` when the interpreter exits, if it still serves then."""
     global _at_exit
     if _at_exit is None:
-        import atexit
-
         _at_exit = weakref.WeakSet()
-        atexit.register(_stop_all_at_exit)
+        at_interpreter_exit(_stop_all_at_exit)
     _at_exit.add(driver)
+
+
+def at_interpreter_exit(fn: Callable[[], object]) -> None:
+    """Call ``fn`` when the main thread has finished: before ``concurrent.futures`` joins
+    its executors' threads (a task's ``asyncio.to_thread`` call, say), so that nothing
+    is still submitting to them then, and in any case at ``atexit``."""
+    import atexit
+
+    atexit.register(fn)
+    register = getattr(threading, "_register_atexit", None)  # what concurrent.futures uses
+    if register is not None:
+        import concurrent.futures.thread  # noqa: F401 - registered first, so called after fn
+
+        with contextlib.suppress(RuntimeError):  # the interpreter is already shutting down
+            register(fn)
 
 
 def _stop_all_at_exit() -> None:

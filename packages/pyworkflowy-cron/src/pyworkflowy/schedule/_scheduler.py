@@ -257,10 +257,10 @@ class Scheduler(EventJobs):
             try:
                 handle = job._fire(when, now)
             except Exception as exc:
-                logger.exception("%s could not be submitted", job._label())
-                if error is None:
-                    error = exc
                 handle = None
+                if raise_errors or not _closed(self.runner):  # closed: the thread ends next
+                    logger.exception("%s could not be submitted", job._label())
+                    error = error or exc
             if handle is not None:
                 handles.append(handle)
             nxt = job._trigger.after(when, now)
@@ -315,6 +315,9 @@ class Scheduler(EventJobs):
                 if self._stopping:
                     return
                 self._changed = False
+            if _closed(self.runner):  # shut down under it (`with TaskRunner()` left on Ctrl-C)
+                self._runner_closed()
+                return
             try:
                 self._tick(raise_errors=False)
             except Exception:  # pragma: no cover - _tick logs and swallows submit errors
@@ -330,6 +333,15 @@ class Scheduler(EventJobs):
                     timeout = self._wait_seconds()
                     if timeout > 0:
                         cond.wait(timeout)
+
+    def _runner_closed(self) -> None:
+        """`start`'s thread ends: its runner was shut down, so no job can fire again."""
+        logger.info("the scheduler stops: its runner %r was shut down", self.runner)
+        with self._cond:
+            self._stopping = True
+            if self._thread is threading.current_thread():
+                self._thread = None
+            self._started_runner = False
 
     def stop(self, timeout: float | None = None, *, wait: bool = True) -> None:
         """Stop `start`'s thread (or end `arun`); waits for the thread to finish.
@@ -447,3 +459,8 @@ class Scheduler(EventJobs):
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<Scheduler {state} jobs={len(self._jobs)} tz={self.tz}>"
+
+
+def _closed(runner: TaskRunner) -> bool:
+    """Whether ``runner`` was shut down (`TaskRunner.closed`, new in pyworkflowy-core 0.2)."""
+    return getattr(runner, "closed", False)
