@@ -142,3 +142,21 @@ def test_a_second_ctrl_c_while_stopping_ends_the_program_at_once(tmp_path: Path)
     assert child.returncode == -signal.SIGINT, err
     assert err.rstrip().endswith("KeyboardInterrupt")
     assert "never retrieved" not in err
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_handle_signals_takes_sigterm_only_while_run_executes() -> None:
+    from pyworkflowy import TaskRunner, task
+
+    seen: list[object] = []
+
+    @task
+    async def look() -> None:
+        seen.append(signal.getsignal(signal.SIGTERM))
+
+    before = signal.getsignal(signal.SIGTERM)
+    with TaskRunner(handle_signals=True) as runner:
+        runner.submit(look)
+        runner.run()
+        assert signal.getsignal(signal.SIGTERM) == before  # given back after run()
+    assert seen[0] != before  # taken during it

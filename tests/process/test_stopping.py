@@ -75,7 +75,7 @@ ORPHANED = textwrap.dedent(
     @task(name="forever", backend="process")
     def forever() -> None:
         child = subprocess.Popen(["sleep", "60"])
-        print("worker", os.getpid(), "child", child.pid, flush=True)
+        print("worker", os.getpid(), "child", child.pid, "group", os.getpgrp(), flush=True)
         threading.Event().wait()  # never returns
 
     with TaskRunner() as runner:
@@ -92,8 +92,9 @@ def test_a_parent_killed_with_sigkill_leaves_no_worker_behind(
     script.write_text(ORPHANED)
     parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     assert parent.stdout is not None
-    _, worker, _, child = parent.stdout.readline().split()
+    _, worker, _, child, _, group = parent.stdout.readline().split()
     leftovers.extend((int(worker), int(child)))
+    assert group == worker  # a group of its own: the terminal's Ctrl-C goes to the parent
     parent.kill()  # no cleanup of any kind runs in the parent
     parent.wait(timeout=30)
     assert ended(int(worker), timeout=30)  # the worker, busy in a body that never returns
