@@ -1,4 +1,5 @@
-"""Stopping schedulers when the program ends without `Scheduler.stop`."""
+"""Stopping schedulers without `Scheduler.stop`: when the program ends, or when the runner
+a scheduler feeds is shut down under it."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import weakref
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pyworkflowy import TaskRunner
+
     from ._scheduler import Scheduler
 
-__all__ = ["stop_at_exit"]
+__all__ = ["end_on_closed_runner", "runner_closed", "stop_at_exit"]
 
 _EXIT_WAIT = 2.0  # seconds a scheduler thread gets to finish its tick when the program ends
 _running: weakref.WeakSet[Scheduler] | None = None
@@ -51,3 +54,23 @@ def _stop_all() -> None:
         thread = scheduler._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(_EXIT_WAIT)
+
+
+def runner_closed(runner: TaskRunner) -> bool:
+    """Whether ``runner`` was shut down (`TaskRunner.closed`, new in pyworkflowy-core 0.2)."""
+    return getattr(runner, "closed", False)
+
+
+def end_on_closed_runner(scheduler: Scheduler) -> None:
+    """Called on `Scheduler.start`'s thread, which then ends: its runner was shut down, so
+    no job can fire again. `Scheduler.running` turns false."""
+    import logging
+
+    logging.getLogger("pyworkflowy.schedule").info(
+        "the scheduler stops: its runner %r was shut down", scheduler.runner
+    )
+    with scheduler._cond:
+        scheduler._stopping = True
+        if scheduler._thread is threading.current_thread():
+            scheduler._thread = None
+        scheduler._started_runner = False

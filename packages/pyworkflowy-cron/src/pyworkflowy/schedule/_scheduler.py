@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyworkflowy import Task, TaskHandle, TaskRunner, current_task, get_current_runner
 
-from ._atexit import stop_at_exit
+from ._atexit import end_on_closed_runner, runner_closed, stop_at_exit
 from ._cron import parse_cron
 from ._events import EventJobs, EventSource, subscribe
 from ._jobs import Job, JobBuilder, Misfire, _builder
@@ -258,7 +258,7 @@ class Scheduler(EventJobs):
                 handle = job._fire(when, now)
             except Exception as exc:
                 handle = None
-                if raise_errors or not _closed(self.runner):  # closed: the thread ends next
+                if raise_errors or not runner_closed(self.runner):  # closed: the thread ends next
                     logger.exception("%s could not be submitted", job._label())
                     error = error or exc
             if handle is not None:
@@ -315,8 +315,8 @@ class Scheduler(EventJobs):
                 if self._stopping:
                     return
                 self._changed = False
-            if _closed(self.runner):  # shut down under it (`with TaskRunner()` left on Ctrl-C)
-                self._runner_closed()
+            if runner_closed(self.runner):  # shut down under it (a `with` left on Ctrl-C)
+                end_on_closed_runner(self)
                 return
             try:
                 self._tick(raise_errors=False)
@@ -333,15 +333,6 @@ class Scheduler(EventJobs):
                     timeout = self._wait_seconds()
                     if timeout > 0:
                         cond.wait(timeout)
-
-    def _runner_closed(self) -> None:
-        """`start`'s thread ends: its runner was shut down, so no job can fire again."""
-        logger.info("the scheduler stops: its runner %r was shut down", self.runner)
-        with self._cond:
-            self._stopping = True
-            if self._thread is threading.current_thread():
-                self._thread = None
-            self._started_runner = False
 
     def stop(self, timeout: float | None = None, *, wait: bool = True) -> None:
         """Stop `start`'s thread (or end `arun`); waits for the thread to finish.
@@ -459,8 +450,3 @@ class Scheduler(EventJobs):
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<Scheduler {state} jobs={len(self._jobs)} tz={self.tz}>"
-
-
-def _closed(runner: TaskRunner) -> bool:
-    """Whether ``runner`` was shut down (`TaskRunner.closed`, new in pyworkflowy-core 0.2)."""
-    return getattr(runner, "closed", False)
