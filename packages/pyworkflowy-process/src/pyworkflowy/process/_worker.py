@@ -110,8 +110,11 @@ def _watch_parent(lifeline: int) -> None:
     parent starts it so), which also holds the processes its task started; the whole
     group is killed, so a body that never returns does not outlive its parent either.
     """
-    with contextlib.suppress(OSError):
-        os.read(lifeline, 1)
+    try:
+        if os.read(lifeline, 1):
+            return  # not our pipe any more: a body closed it and the number was reused
+    except OSError:  # a body closed it (as a daemonising library does): no lifeline left
+        return
     with contextlib.suppress(OSError):
         if os.getpgrp() == os.getpid():
             os.killpg(os.getpid(), signal.SIGKILL)
