@@ -90,3 +90,73 @@ def test_sigterm_with_handle_signals_is_treated_as_ctrl_c(tmp_path: Path) -> Non
 def test_sigterm_without_handle_signals_keeps_its_default(tmp_path: Path) -> None:
     done = interrupt(tmp_path, signal.SIGTERM, handle=False)
     assert done.returncode == -signal.SIGTERM
+
+
+STUCK_FLUSH = textwrap.dedent(
+    """
+    import threading
+    from pyworkflowy import Checkpointer, TaskRunner, task
+
+    class StuckDisk(Checkpointer):
+        def save(self, records, removed=()):
+            if any(r["status"] == "cancelled" for r in records.values()):
+                print("flushing", flush=True)
+                threading.Event().wait()  # the checkpoint write after Ctrl-C never ends
+        def load(self):
+            return {}
+
+    @task(name="blocked", backend="thread")
+    def blocked() -> None:
+        print("running", flush=True)
+        threading.Event().wait()
+
+    with TaskRunner(checkpointer=StuckDisk()) as runner:
+        runner.submit(blocked)
+        try:
+            runner.run()
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            raise
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_second_ctrl_c_while_stopping_ends_the_program_at_once(tmp_path: Path) -> None:
+    script = tmp_path / "work.py"
+    script.write_text(STUCK_FLUSH)
+    child = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline() == "running\n"
+    child.send_signal(signal.SIGINT)
+    assert child.stdout.readline() == "flushing\n"  # the first Ctrl-C's cleanup is stuck
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=30)  # the second one ends it: no second flush
+    assert out.splitlines() == ["interrupted"]
+    assert child.returncode == -signal.SIGINT, err
+    assert err.rstrip().endswith("KeyboardInterrupt")
+    assert "never retrieved" not in err
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_handle_signals_takes_sigterm_only_while_run_executes() -> None:
+    from pyworkflowy import TaskRunner, task
+
+    seen: list[object] = []
+
+    @task
+    async def look() -> None:
+        seen.append(signal.getsignal(signal.SIGTERM))
+
+    before = signal.getsignal(signal.SIGTERM)
+    with TaskRunner(handle_signals=True) as runner:
+        runner.submit(look)
+        runner.run()
+        assert signal.getsignal(signal.SIGTERM) == before  # given back after run()
+    assert seen[0] != before  # taken during it

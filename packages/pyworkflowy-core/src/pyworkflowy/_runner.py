@@ -140,6 +140,11 @@ class TaskRunner(GraphBuilding, FlowControl):
         """True while ``run()``/``arun()`` is executing tasks."""
         return self._engine.loop is not None
 
+    @property
+    def closed(self) -> bool:
+        """True once `shutdown` has been called: the runner takes no more submissions."""
+        return self._driver.closed
+
     def handles(self) -> list[TaskHandle]:
         """The runner's handles: every one submitted (in submission order), less those
         you `forget`.
@@ -319,14 +324,20 @@ class TaskRunner(GraphBuilding, FlowControl):
             if driver.serving_thread:
                 self.stop()
             if engine.journal is not None:
-                engine.journal.close()
+                if driver.hurry:  # a second Ctrl-C: the program ends now, unflushed
+                    engine.journal.checkpointer.close()
+                else:
+                    engine.journal.close()
             if engine.owns_cache and engine.cache is not None:
                 engine.cache.close()
+        except KeyboardInterrupt:  # Ctrl-C while closing: what is left waits for nothing
+            driver.hurry = True
+            raise
         finally:
             try:
                 # After an interrupted run, bodies still in threads were abandoned: the
                 # program need not wait for them (their threads are daemons).
-                wait = wait and not engine.interrupted
+                wait = wait and not engine.interrupted and not driver.hurry
                 for lane in engine.lanes.values():
                     lane.backend.shutdown(wait)
             finally:

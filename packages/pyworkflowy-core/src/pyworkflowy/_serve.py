@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ._engine import Engine
     from .testing import VirtualClock
 
-__all__ = ["Driver", "use_clock"]
+__all__ = ["Driver", "at_interpreter_exit", "use_clock"]
 
 _T = TypeVar("_T")
 _EXIT_WAIT = 2.0  # seconds a serving runner gets to stop when the program ends
@@ -47,6 +47,10 @@ class Driver:
         # when its loop stopped are made then (``_queued``), so none waits for a next run.
         self.lock = threading.RLock()
         self._queued: dict[int, Callable[[], None]] = {}
+        self.stopping = False  # an interrupted run is cancelling and flushing
+        #: a second Ctrl-C came while stopping: close without waiting for anything more
+        self.hurry = False
+        self._main_task: asyncio.Task[Any] | None = None
 
     # -- the runner's own loop ---------------------------------------------------------
     def run(self, coro: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
@@ -76,6 +80,13 @@ class Driver:
         self.terminated = False
         try:
             return runner.run(coro())
+        except KeyboardInterrupt:
+            if self.stopping:  # a second Ctrl-C broke into the first one's cleanup
+                self.stopping, self.hurry = False, True
+                main = self._main_task
+                if main is not None and main.done() and not main.cancelled():
+                    main.exception()  # raised here: no "exception was never retrieved"
+            raise
         except asyncio.CancelledError:
             if self.terminated:  # SIGTERM with handle_signals=True: as Ctrl-C is
                 raise KeyboardInterrupt("SIGTERM") from None
@@ -86,6 +97,9 @@ class Driver:
 
         runner, self._asyncio = self._asyncio, None
         if runner is None:
+            return
+        if self.hurry:  # no waiting for the default executor's threads either
+            _close_loop(runner.get_loop())
             return
         try:
             asyncio.get_running_loop()
@@ -137,6 +151,8 @@ class Driver:
         except BaseException as exc:
             error = exc
             engine.interrupted = True  # shutdown() then waits for no abandoned body
+            self.stopping = True  # until the finally clause below has run through
+            self._main_task = asyncio.current_task()
             engine.abort(f"it was interrupted by {type(exc).__name__}")
             raise
         finally:
@@ -165,6 +181,7 @@ class Driver:
 
                 counts = Counter(h._status for h in engine.handles.values())
                 engine.emit(RunFinished(engine.now(), dict(counts), error or engine.first_error))
+            self.stopping, self._main_task = False, None
 
     def _watch_sigterm(self, loop: asyncio.AbstractEventLoop) -> object | None:
         """SIGTERM ends this run as Ctrl-C does (``TaskRunner(handle_signals=True)``):
@@ -290,11 +307,24 @@ def _watch_at_exit(driver: Driver) -> None:
     """Stop ``driver`` when the interpreter exits, if it still serves then."""
     global _at_exit
     if _at_exit is None:
-        import atexit
-
         _at_exit = weakref.WeakSet()
-        atexit.register(_stop_all_at_exit)
+        at_interpreter_exit(_stop_all_at_exit)
     _at_exit.add(driver)
+
+
+def at_interpreter_exit(fn: Callable[[], object]) -> None:
+    """Call ``fn`` when the main thread has finished: before ``concurrent.futures`` joins
+    its executors' threads (a task's ``asyncio.to_thread`` call, say), so that nothing
+    is still submitting to them then, and in any case at ``atexit``."""
+    import atexit
+
+    atexit.register(fn)
+    register = getattr(threading, "_register_atexit", None)  # what concurrent.futures uses
+    if register is not None:
+        import concurrent.futures.thread  # noqa: F401 - registered first, so called after fn
+
+        with contextlib.suppress(RuntimeError):  # the interpreter is already shutting down
+            register(fn)
 
 
 def _stop_all_at_exit() -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyworkflowy import Task, TaskHandle, TaskRunner, current_task, get_current_runner
 
-from ._atexit import stop_at_exit
+from ._atexit import end_on_closed_runner, runner_closed, stop_at_exit
 from ._cron import parse_cron
 from ._events import EventJobs, EventSource, subscribe
 from ._jobs import Job, JobBuilder, Misfire, _builder
@@ -274,10 +274,10 @@ class Scheduler(EventJobs):
             try:
                 handle = job._fire(when, now)
             except Exception as exc:
-                logger.exception("%s could not be submitted", job._label())
-                if error is None:
-                    error = exc
                 handle = None
+                if raise_errors or not runner_closed(self.runner):  # closed: the thread ends next
+                    logger.exception("%s could not be submitted", job._label())
+                    error = error or exc
             if handle is not None:
                 handles.append(handle)
             nxt = job._trigger.after(when, now)
@@ -332,6 +332,9 @@ class Scheduler(EventJobs):
                 if self._stopping:
                     return
                 self._changed = False
+            if runner_closed(self.runner):  # shut down under it (a `with` left on Ctrl-C)
+                end_on_closed_runner(self)
+                return
             try:
                 self._tick(raise_errors=False)
             except Exception:  # pragma: no cover - _tick logs and swallows submit errors

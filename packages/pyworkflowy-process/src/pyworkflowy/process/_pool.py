@@ -10,6 +10,11 @@ makes that unnecessary, since functions from ``__main__`` travel by value.
 The parent's ends of the pipes are non-blocking and watched with ``loop.add_reader``; a
 worker's death is seen through a pidfd on Linux (readable when the process exits) and
 through EOF on its reply pipe elsewhere. No helper threads, no polling.
+
+Each worker leads a process group of its own, so that killing it (a timeout, a cancel, an
+aborted run) kills the processes its task started too; and it holds the read end of a
+lifeline pipe the parent never writes to, so that it ends itself, and its group, when the
+parent dies, even while a task runs.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ class Worker:
         "exited",
         "inbuf",
         "job",
+        "lifeline",
         "outbuf",
         "pid",
         "pidfd",
@@ -63,23 +69,28 @@ class Worker:
             )
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
+        life_r, life_w = os.pipe()  # never written: its EOF tells the worker we are gone
         boot = (
             f"import sys; sys.path[:] = {list(sys.path)!r}; "
             "from pyworkflowy.process._worker import main; "
-            "main(int(sys.argv[1]), int(sys.argv[2]))"
+            "main(*map(int, sys.argv[1:]))"
         )
+        child_fds = (to_child_r, from_child_w, life_r)
         try:
             self.proc = subprocess.Popen(
-                [executable, *_interpreter_flags(), "-c", boot, str(to_child_r), str(from_child_w)],
+                [executable, *_interpreter_flags(), "-c", boot, *map(str, child_fds)],
                 stdin=subprocess.DEVNULL,
-                pass_fds=(to_child_r, from_child_w),
+                pass_fds=child_fds,
+                # its own process group: `kill` ends the processes its task started too
+                process_group=0,
             )
         except BaseException:
-            for fd in (to_child_r, to_child_w, from_child_r, from_child_w):
+            for fd in (*child_fds, to_child_w, from_child_r, life_w):
                 os.close(fd)
             raise
-        os.close(to_child_r)
-        os.close(from_child_w)
+        for fd in child_fds:
+            os.close(fd)
+        self.lifeline: int | None = life_w
         os.set_blocking(to_child_w, False)
         os.set_blocking(from_child_r, False)
         self.pid = self.proc.pid
@@ -166,10 +177,11 @@ class Worker:
         return messages, eof
 
     def kill(self) -> None:
-        """SIGKILL the process (it is reaped later, by `reap`)."""
-        if self.proc.returncode is None:
+        """SIGKILL the process and its process group, which holds the processes its task
+        started (a ``subprocess.Popen`` in the body); it is reaped later, by `reap`."""
+        if self.proc.returncode is None:  # not reaped: its pid is still its group's id
             with contextlib.suppress(OSError):
-                self.proc.send_signal(signal.SIGKILL)
+                os.killpg(self.pid, signal.SIGKILL)
 
     def close_pipes(self) -> None:
         for name in ("wfd", "rfd"):
@@ -186,9 +198,11 @@ class Worker:
         finally:
             if self.proc.returncode is not None:
                 self.close_pipes()
-                if self.pidfd is not None:
-                    os.close(self.pidfd)
-                    self.pidfd = None
+                for name in ("pidfd", "lifeline"):
+                    fd = getattr(self, name)
+                    if fd is not None:
+                        setattr(self, name, None)
+                        os.close(fd)
         self.exited = True
         return code
 

@@ -11,7 +11,8 @@ one it already keeps (nothing is sent). A reply
 is ``REPLY`` (kind and length) followed by a pickle: the value (``OK``) or ``(exception,
 traceback text)`` (``ERROR``); before the reply, a body may send ``PROGRESS`` frames of
 ``(done, total, message)``. The parent kills a worker to stop its task; a worker whose pipe
-reaches EOF (the parent closed it or died) exits.
+reaches EOF (the parent closed it or died) exits; one whose parent dies while it runs a
+task is ended by its lifeline thread (`_watch_parent`).
 """
 
 from __future__ import annotations
@@ -82,16 +83,45 @@ def resolve_task_fn(module: str, qualname: str, attr: str | None) -> Any:
     return getattr(object.__new__(obj), attr)  # TaskBase() itself returns a Task
 
 
-def main(rfd: int, wfd: int) -> None:
-    """Serve calls from the parent until it closes the pipe."""
+def main(rfd: int, wfd: int, lifeline: int = -1) -> None:
+    """Serve calls from the parent until it closes the pipe (or dies: see `_watch_parent`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    os.set_inheritable(rfd, False)  # subprocesses started by task bodies do not get them
-    os.set_inheritable(wfd, False)
+    for fd in (rfd, wfd, lifeline):  # subprocesses started by task bodies do not get them
+        if fd >= 0:
+            os.set_inheritable(fd, False)
+    if lifeline >= 0:
+        threading.Thread(
+            target=_watch_parent, args=(lifeline,), name="pyworkflowy-lifeline", daemon=True
+        ).start()
     for stream in (sys.stdout, sys.stderr):  # a killed worker's last lines still show
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(line_buffering=True)
-    reader = open(rfd, "rb", buffering=1 << 16)  # noqa: SIM115 - lives as long as the worker
+    with open(rfd, "rb", buffering=1 << 16) as reader:
+        _serve(reader, wfd)
+
+
+def _watch_parent(lifeline: int) -> None:
+    """End this worker, and what its task started, once the parent has died.
+
+    The parent holds the write end of ``lifeline`` and never writes to it: the read
+    returns (EOF) only when every copy is closed, that is when the parent has exited,
+    however it ended (SIGKILL included). The worker leads its own process group (the
+    parent starts it so), which also holds the processes its task started; the whole
+    group is killed, so a body that never returns does not outlive its parent either.
+    """
+    try:
+        if os.read(lifeline, 1):
+            return  # not our pipe any more: a body closed it and the number was reused
+    except OSError:  # a body closed it (as a daemonising library does): no lifeline left
+        return
+    with contextlib.suppress(OSError):
+        if os.getpgrp() == os.getpid():
+            os.killpg(os.getpid(), signal.SIGKILL)
+    os._exit(1)
+
+
+def _serve(reader: Any, wfd: int) -> None:
     read = reader.read
     shared: dict[int, memoryview] = {}  # read-only buffers kept for later calls, by token
     while True:
