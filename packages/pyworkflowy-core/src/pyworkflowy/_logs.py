@@ -17,7 +17,15 @@ from ._errors import DependencyFailedError, describe
 if TYPE_CHECKING:
     from ._handle import TaskHandle
 
-__all__ = ["TaskLogger", "dependency_failed", "failed", "fields", "retrying"]
+__all__ = [
+    "TaskLogger",
+    "dependency_failed",
+    "failed",
+    "fields",
+    "portable",
+    "relay",
+    "retrying",
+]
 
 runner_logger = logging.getLogger("pyworkflowy")
 TASK_LOGGER = "pyworkflowy.task"
@@ -87,3 +95,39 @@ class TaskLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         base: Mapping[str, object] = self.extra or {}
         kwargs["extra"] = dict(base) if extra is None else {**base, **extra}
         return msg, kwargs
+
+
+def relay(record: logging.LogRecord, task_id: str, task_name: str, attempt: int) -> None:
+    """`Attempt.log`: hand a record logged elsewhere to the logger it names, here."""
+    attrs = record.__dict__
+    attrs.setdefault("task_id", task_id)
+    attrs.setdefault("task_name", task_name)
+    attrs.setdefault("attempt", attempt)
+    name = record.name
+    logger = logging.getLogger(None if name == "root" else name)
+    if logger.isEnabledFor(record.levelno):
+        logger.handle(record)
+
+
+def portable(record: logging.LogRecord) -> dict[str, Any]:
+    """`pyworkflowy.backends.portable_record`."""
+    import pickle
+
+    data = dict(record.__dict__)
+    data["msg"], data["args"] = record.getMessage(), None
+    if record.exc_info and not record.exc_text:
+        data["exc_text"] = _formatter.formatException(record.exc_info)
+    data["exc_info"] = None
+    data.pop("message", None)
+    try:
+        pickle.dumps(data)
+    except Exception:
+        for key, value in data.items():
+            try:
+                pickle.dumps(value)
+            except Exception:
+                data[key] = repr(value)
+    return data
+
+
+_formatter = logging.Formatter()
