@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pickle
+import sys
+import threading
 
 import pytest
 from pyworkflowy import TaskRunner, TaskStatus, current_task, task
+from pyworkflowy.backends import Attempt, Backend, portable_record
 
 WAIT = 10.0
 
@@ -307,3 +311,85 @@ def test_the_task_logger_follows_the_levels_of_its_loggers(log: Collect) -> None
         task_logger.setLevel(logging.NOTSET)
 
     assert [r.getMessage() for r in log.records] == ["shown"]
+
+
+# -- Attempt.log and portable_record: the backend contract for logs from elsewhere ----------
+
+
+class Relay(Backend):
+    """Runs each body in-process and relays ``records`` (made by the test) as a remote
+    backend would: through ``portable_record``, pickle and ``attempt.log``."""
+
+    def __init__(self, records: list[logging.LogRecord]) -> None:
+        self.records = records
+
+    def start(self, attempt: Attempt) -> None:
+        for record in self.records:
+            data = pickle.loads(pickle.dumps(portable_record(record)))
+            attempt.log(logging.makeLogRecord(data))
+        attempt.succeed(None)
+
+
+def make_record(
+    name: str, level: int, msg: str, *args: object, **attrs: object
+) -> logging.LogRecord:
+    record = logging.LogRecord(name, level, __file__, 1, msg, args, None)
+    record.__dict__.update(attrs)
+    return record
+
+
+def run_relay(*records: logging.LogRecord, key: str = "remote") -> None:
+    @task(backend="relay")
+    def body() -> None: ...
+
+    with TaskRunner(backends={"relay": Relay(list(records))}) as runner:
+        body.submit(key=key)
+        runner.run()
+
+
+def test_attempt_log_hands_a_record_to_the_logger_it_names_with_the_task_fields(
+    log: Collect,
+) -> None:
+    run_relay(make_record("pyworkflowy.task", logging.INFO, "%d rows", 3, rows=3))
+
+    (record,) = log.records
+    assert record.getMessage() == "3 rows"
+    assert (record.task_id, record.attempt, record.rows) == ("remote", 1, 3)  # type: ignore[attr-defined]
+
+
+def test_attempt_log_keeps_task_fields_the_record_has(log: Collect) -> None:
+    run_relay(make_record("pyworkflowy.task", logging.INFO, "mine", task_id="other", attempt=7))
+
+    assert fields(log.records[0])[::2] == ("other", 7)
+
+
+def test_attempt_log_applies_the_level_of_the_logger_at_home(log: Collect) -> None:
+    quiet = logging.getLogger("pyworkflowy.quiet")
+    quiet.setLevel(logging.ERROR)
+    try:
+        run_relay(
+            make_record("pyworkflowy.quiet", logging.WARNING, "dropped"),
+            make_record("pyworkflowy.quiet", logging.ERROR, "kept"),
+        )
+    finally:
+        quiet.setLevel(logging.NOTSET)
+
+    assert [r.getMessage() for r in log.records] == ["kept"]
+
+
+def test_portable_record_carries_the_traceback_as_text_and_repr_of_what_does_not_pickle() -> None:
+    try:
+        raise KeyError("id")
+    except KeyError:
+        record = logging.getLogger("x").makeRecord(
+            "x", logging.ERROR, __file__, 1, "lookup of %s failed", ("id",), sys.exc_info()
+        )
+    record.lock = threading.Lock()  # an extra that cannot be pickled
+
+    data = pickle.loads(pickle.dumps(portable_record(record)))
+    rebuilt = logging.makeLogRecord(data)
+    text = logging.Formatter("%(message)s").format(rebuilt)
+
+    assert text.startswith("lookup of id failed\nTraceback (most recent call last):")
+    assert text.endswith("KeyError: 'id'")
+    assert rebuilt.lock.startswith("<unlocked _thread.lock")  # type: ignore[attr-defined]

@@ -142,3 +142,32 @@ def test_a_warning_in_a_worker_is_not_also_printed_bare_on_stderr(
 
     assert any(r.getMessage().startswith("slow query") for r in collect.records)
     assert "slow query" not in capfd.readouterr().err
+
+
+@task(backend="process")
+def levels_here() -> tuple[int, int, int]:
+    return (
+        logging.getLogger().getEffectiveLevel(),
+        logging.getLogger("myapp.db").getEffectiveLevel(),
+        logging.getLogger("myapp.db.pool").getEffectiveLevel(),
+    )
+
+
+def test_workers_use_the_levels_the_parents_loggers_had_when_the_run_started() -> None:
+    root, db = logging.getLogger(), logging.getLogger("myapp.db")
+    saved = root.level
+    try:
+        with TaskRunner(max_workers=1) as runner:
+            root.setLevel(logging.ERROR)
+            db.setLevel(logging.DEBUG)
+            first = levels_here.submit()
+            runner.run()
+            db.setLevel(logging.NOTSET)  # the next run, in the same worker, follows
+            second = levels_here.submit()
+            runner.run()
+    finally:
+        root.setLevel(saved)
+        db.setLevel(logging.NOTSET)
+
+    assert first.result() == (logging.ERROR, logging.DEBUG, logging.DEBUG)
+    assert second.result() == (logging.ERROR, logging.ERROR, logging.ERROR)
