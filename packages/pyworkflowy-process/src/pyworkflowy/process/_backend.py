@@ -359,6 +359,7 @@ class ProcessBackend(Backend):
                     attempt.handle.id,
                     worker.pid,
                     exc,
+                    extra=_fields(attempt),
                 )
             return
         worker.job = None
@@ -406,9 +407,16 @@ def _relay_log(attempt: Attempt, pid: int, body: bytes) -> None:
             attempt.handle.id,
             pid,
             exc,
+            extra=_fields(attempt),
         )
         return
     attempt.log(record)
+
+
+def _fields(attempt: Attempt) -> dict[str, Any]:
+    """The ``extra`` of a record about ``attempt``, as the runner's own records have it."""
+    handle = attempt.handle
+    return {"task_id": handle.id, "task_name": handle.name, "attempt": attempt.number}
 
 
 def _report(attempt: Attempt, ok: bool, value: Any) -> None:
