@@ -95,10 +95,17 @@ class Cancellation:
             if attempt is not None:
                 h._lane.backend.stop(attempt)
 
-    def on_failure(self, h: TaskHandle) -> None:
-        """``h`` failed: abort the run (``on_task_error="raise"``), log it, or go on."""
+    def on_failure(self, h: TaskHandle, waited: bool) -> None:
+        """``h`` failed: abort the run (``on_task_error="raise"``), log it, or go on.
+
+        ``waited``: somebody was waiting for ``h`` (``await handle``, ``handle.result()``)
+        and has its error now. A serving runner under ``"raise"`` logs only the failures
+        nobody waited for; under ``"log"`` every failure is logged, once.
+        """
         policy = self.on_task_error
         if policy == "raise" and self.serving:
+            if waited:
+                return  # handed to the caller, who decides whether it is worth a log
             policy = "log"  # nobody to raise to: keep serving, say so in the log
         if policy == "raise":
             if self.first_error is None:
@@ -106,8 +113,6 @@ class Cancellation:
                 if self.loop is not None:
                     self.abort(f"task {h.id!r} failed")
         elif policy == "log":
-            import logging
+            from ._logs import failed
 
-            logging.getLogger("pyworkflowy").error(
-                "task %r failed: %s", h.id, h._error, exc_info=h._error
-            )
+            failed(h)

@@ -390,18 +390,20 @@ class Engine(Observers, BodyRequests, Cancellation, Failures, Registry, Gating):
                     self.to(h, status, 0, error)
                 self.unfinished -= 1
                 x = h._x
+                waited = False
                 if x is not None:
                     x.payload = x.inputs = None  # an item list, upstreams: let them go
                     if x.parked is not None:
                         self.unqueue(h)
                     if x.waiters is not None:
+                        waited = True
                         h._wake()
                 if journal is not None:
                     journal.finished.append(h)
                     if journal.timer is None:
                         journal.on_finish(self.loop, self.pump)
                 if status is FAILED:
-                    self.on_failure(h)
+                    self.on_failure(h, waited)
                 if self.serving:
                     self.let_go(h)
                 dependents, h._dependents = h._dependents, None

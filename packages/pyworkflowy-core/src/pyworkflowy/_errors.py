@@ -55,6 +55,24 @@ class DependencyFailedError(TaskError):
         super().__init__(message)
         self.failed = tuple(failed)
         self.failed_ids = tuple(failed_ids)
+        # (task id, "Type: message") where the failure began, for a one-line log.
+        self._origin: tuple[str, str] | None = None
+
+    def _blame(self, upstream_id: str, cause: BaseException | None) -> DependencyFailedError:
+        """Chain ``cause`` (the upstream's error) and note where the failure began: in
+        O(1), so a chain of dependents never walks the whole chain again."""
+        self.__cause__ = cause
+        origin = cause._origin if isinstance(cause, DependencyFailedError) else None
+        self._origin = origin or (upstream_id, describe(cause))
+        return self
+
+
+def describe(error: BaseException | None) -> str:
+    """``"Type: message"`` (or the type alone) of ``error``, for one line of a log."""
+    if error is None:
+        return "no error recorded"
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 class RetryExhaustedError(TaskError):

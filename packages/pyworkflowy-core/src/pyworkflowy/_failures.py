@@ -60,6 +60,9 @@ class Failures:
         retryable = isinstance(exc, options.retry_on) and not h._cancel_requested
         if retryable and attempt <= options.retries:
             delay = options.backoff_delay(attempt)
+            from ._logs import retrying  # logging is imported at the first retry
+
+            retrying(h, attempt, exc, delay)
             self.to(h, RETRYING, attempt, exc, delay)
             if delay > 0:
                 assert self.loop is not None

@@ -62,8 +62,7 @@ def blocked_outcome(
         failed=names,
         failed_ids=ids,
     )
-    error.__cause__ = blocker._error
-    return _FAILED, None, error
+    return _FAILED, None, error._blame(blocker.id, blocker._error)
 
 
 def path_between(target: TaskHandle, start: TaskHandle) -> list[TaskHandle] | None:

@@ -206,8 +206,7 @@ def value_of(ref: Output[Any], user: TaskHandle) -> Any:
         failed=(up.name,),
         failed_ids=(up.id,),
     )
-    error.__cause__ = up._error
-    raise error
+    raise error._blame(up.id, up._error)
 
 
 def _put(obj: Any, user: TaskHandle | None, holders: frozenset[int], memo: dict[int, Any]) -> Any:

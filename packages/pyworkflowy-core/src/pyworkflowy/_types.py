@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeVar
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from ._logs import TaskLogger
     from .backends import Attempt
 
 __all__ = [
@@ -189,7 +190,16 @@ class TaskContext:
     with `pyworkflowy.backends.task_context`.
     """
 
-    __slots__ = ("_attempt", "_cancel", "_id", "_key", "_name", "_on_progress", "attempt")
+    __slots__ = (
+        "_attempt",
+        "_cancel",
+        "_id",
+        "_key",
+        "_logger",
+        "_name",
+        "_on_progress",
+        "attempt",
+    )
 
     def __init__(
         self,
@@ -207,11 +217,13 @@ class TaskContext:
         """The attempt running now: 1 for the first, 2 for the first retry, ..."""
         self._cancel = cancel_event
         self._on_progress = on_progress
+        self._logger: TaskLogger | None = None
 
     @classmethod
     def _of(cls, attempt: Attempt) -> TaskContext:
         context = cls.__new__(cls)
         context._attempt, context.attempt = attempt, attempt.number
+        context._logger = None
         return context
 
     @property
@@ -252,6 +264,19 @@ class TaskContext:
 
             warn_key_unrecorded(engine, attempt)
         return attempt.idempotency_key
+
+    @property
+    def logger(self) -> TaskLogger:
+        """A logger for the body (a `logging.LoggerAdapter` of the ``pyworkflowy.task``
+        logger): its records carry ``task_id``, ``task_name`` and ``attempt`` as attributes,
+        for formatters and log aggregators to filter by. In a worker process they reach the
+        parent's handlers (see the process backend)."""
+        logger = self._logger
+        if logger is None:
+            from ._logs import TaskLogger
+
+            logger = self._logger = TaskLogger(self.id, self.name, self.attempt)
+        return logger
 
     @property
     def cancel_event(self) -> threading.Event:

@@ -18,6 +18,12 @@ backoff, timeouts, failure policies, checkpoints, events). The contract:
 * `Backend.prepare` (optional) runs at submit time: raise to refuse the submission (the
   caller of ``submit`` gets the error); what it returns is `Attempt.prepared` later.
 * `Backend.open` is called on the loop thread before the first start of each run.
+* Logs from bodies that run elsewhere: a backend that runs bodies away from this process
+  catches the records they log there (a `logging.Handler` on the remote root logger,
+  while a body runs), sends each as `portable_record` made it, and relays it here with
+  ``attempt.log(logging.makeLogRecord(data))``: it then reaches this process's handlers
+  and formatters with the task's fields, subject to this process's logger levels. A
+  backend may drop records below those levels before sending them, to save the trip.
 
 Backends are found by name: ``TaskRunner(backends={name: instance})`` first (so an
 instance may replace a built-in), then the built-ins (``asyncio``, ``thread``,
@@ -40,6 +46,7 @@ from ._types import TaskContext, make_progress
 
 if TYPE_CHECKING:
     import asyncio
+    import logging
     from concurrent.futures import Executor, Future
     from contextvars import Token
     from types import TracebackType
@@ -54,6 +61,7 @@ __all__ = [
     "Backend",
     "ExecutorBackend",
     "ThreadBackend",
+    "portable_record",
     "task_context",
 ]
 
@@ -198,6 +206,18 @@ class Attempt:
         """Relay progress the body reported (a remote body's, say): see `TaskContext`."""
         self.handle._lane.engine.progress(self, make_progress(done, total, message))
 
+    def log(self, record: logging.LogRecord) -> None:
+        """Relay a record the body logged away from this process (a worker process, a
+        cluster): see "Logs from bodies that run elsewhere" in the module docstring.
+
+        The record gets this attempt's ``task_id``, ``task_name`` and ``attempt`` (where it
+        has none) and goes to the logger it names here, with that logger's level, filters,
+        handlers and formatters, as if it had been logged in this process. Any thread.
+        """
+        from ._logs import relay
+
+        relay(record, self.handle.id, self.handle.name, self.number)
+
     def __repr__(self) -> str:
         return f"<Attempt {self.number} of {self.handle.id!r}>"
 
@@ -247,6 +267,17 @@ class task_context:
 
     def __exit__(self, *exc_info: object) -> None:
         _current_task.reset(self._token)
+
+
+def portable_record(record: logging.LogRecord) -> dict[str, Any]:
+    """``record`` as a dict that pickles, for a backend to send from where a body runs to
+    the runner's process, which rebuilds it with ``logging.makeLogRecord`` and relays it
+    with `Attempt.log`. The message is formatted with its arguments, a traceback becomes
+    its text (``exc_text``, which formatters print), a value that does not pickle its repr.
+    """
+    from ._logs import portable
+
+    return portable(record)
 
 
 class Backend(ABC):

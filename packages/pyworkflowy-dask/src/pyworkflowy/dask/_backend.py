@@ -347,7 +347,11 @@ class DaskBackend(Backend):
         try:
             attempt.report_progress(done, total, message)
         except Exception as exc:  # a bad report must not cost the task its result
-            _log.warning("task %r: progress from dask was refused: %s", attempt.handle.id, exc)
+            handle = attempt.handle
+            fields = {"task_id": handle.id, "task_name": handle.name, "attempt": attempt.number}
+            _log.warning(
+                "task %r: progress from dask was refused: %s", handle.id, exc, extra=fields
+            )
 
 
 class _Submitted:

@@ -10,6 +10,7 @@ cancel, an aborted run) kills its worker; the next task that needs one starts a 
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import struct
@@ -22,7 +23,7 @@ from pyworkflowy.backends import Attempt, Backend
 from ._errors import SerializationError, WorkerDiedError
 from ._pool import Worker, exit_description
 from ._serialize import Call, CallEncoder
-from ._worker import OK, PROGRESS, REQUEST
+from ._worker import LOG, OK, PROGRESS, REQUEST
 
 if TYPE_CHECKING:
     import asyncio
@@ -68,6 +69,7 @@ class ProcessBackend(Backend):
         self._tokens: dict[int, int] = {}  # id() of a read-only buffer's owner -> token
         self._owners: dict[int, weakref.ref[Any]] = {}  # token -> the owner, weakly
         self._next_token = 0
+        self._levels: tuple[tuple[str, int], ...] = ()  # this process's, at the run's start
         self._finalizer = weakref.finalize(self, _kill_all, self._unreaped)
 
     # -- the backend contract ----------------------------------------------------------
@@ -81,6 +83,7 @@ class ProcessBackend(Backend):
             for worker in (*self._live, *self._dying):
                 _unwatch(old, worker)
         self._loop = loop
+        self._levels = _logger_levels()
         for worker in (*self._live, *self._dying):
             self._watch(worker)
 
@@ -116,7 +119,9 @@ class ProcessBackend(Backend):
             self._forget(worker)
         worker.job = None
         for kind, body in messages:
-            if kind == PROGRESS:
+            if kind == LOG:
+                _relay_log(attempt, worker.pid, body)
+            if kind in (PROGRESS, LOG):
                 continue
             # It had finished: the reply was waiting in the pipe.
             ok, value = self._decode(attempt.handle, worker.pid, kind, body)
@@ -168,7 +173,8 @@ class ProcessBackend(Backend):
     def _dispatch(self, worker: Worker, attempt: Attempt, encoded: Call) -> bool:
         handle = attempt.handle
         fn_bytes, call, buffers = encoded
-        meta = pickle.dumps((handle.id, handle.name, attempt.number, attempt.idempotency_key))
+        key = attempt.idempotency_key
+        meta = pickle.dumps((handle.id, handle.name, attempt.number, key, self._levels))
         tokens, sent, evicted = self._share(worker, buffers)
         head = REQUEST.pack(len(meta), len(fn_bytes), len(call), len(buffers), len(evicted))
         n = len(buffers)
@@ -341,17 +347,19 @@ class ProcessBackend(Backend):
         attempt = worker.job
         if attempt is None:
             return  # the attempt was stopped meanwhile
+        if kind == LOG:
+            _relay_log(attempt, worker.pid, body)
+            return
         if kind == PROGRESS:
             try:
                 attempt.report_progress(*pickle.loads(body))
             except Exception as exc:  # a bad report must not cost the task its result
-                import logging
-
                 logging.getLogger("pyworkflowy").warning(
                     "task %r: progress from worker process %s was refused: %s",
                     attempt.handle.id,
                     worker.pid,
                     exc,
+                    extra=_fields(attempt),
                 )
             return
         worker.job = None
@@ -377,6 +385,38 @@ class ProcessBackend(Backend):
         if tb:
             error.add_note(f"Traceback in worker process {pid}:\n{tb.rstrip()}")
         return False, error
+
+
+def _logger_levels() -> tuple[tuple[str, int], ...]:
+    """The levels set on this process's loggers (the root's first, as ``""``): workers set
+    theirs to them, so that they do not send records this process would drop."""
+    levels = [("", logging.getLogger().level)]
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger) and logger.level != logging.NOTSET:
+            levels.append((name, logger.level))
+    return tuple(levels)
+
+
+def _relay_log(attempt: Attempt, pid: int, body: bytes) -> None:
+    """A record a body logged in worker ``pid``: to this process's logging."""
+    try:
+        record = logging.makeLogRecord(pickle.loads(body))
+    except Exception as exc:
+        logging.getLogger("pyworkflowy").warning(
+            "task %r: a log record from worker process %s could not be loaded: %s",
+            attempt.handle.id,
+            pid,
+            exc,
+            extra=_fields(attempt),
+        )
+        return
+    attempt.log(record)
+
+
+def _fields(attempt: Attempt) -> dict[str, Any]:
+    """The ``extra`` of a record about ``attempt``, as the runner's own records have it."""
+    handle = attempt.handle
+    return {"task_id": handle.id, "task_name": handle.name, "attempt": attempt.number}
 
 
 def _report(attempt: Attempt, ok: bool, value: Any) -> None:

@@ -10,14 +10,18 @@ is 0 for one used once, ``t`` for a read-only one the worker keeps as ``t``, and
 one it already keeps (nothing is sent). A reply
 is ``REPLY`` (kind and length) followed by a pickle: the value (``OK``) or ``(exception,
 traceback text)`` (``ERROR``); before the reply, a body may send ``PROGRESS`` frames of
-``(done, total, message)``. The parent kills a worker to stop its task; a worker whose pipe
-reaches EOF (the parent closed it or died) exits; one whose parent dies while it runs a
-task is ended by its lifeline thread (`_watch_parent`).
+``(done, total, message)`` and ``LOG`` frames (a record the body logged, as
+`pyworkflowy.backends.portable_record` makes it). The call's meta carries the levels the
+parent's loggers had when its run started; the worker sets its own to them, so a record
+the parent would drop is not sent. The parent kills a worker to stop its task; a worker
+whose pipe reaches EOF (the parent closed it or died) exits; one whose parent dies while it
+runs a task is ended by its lifeline thread (`_watch_parent`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pickle
 import signal
@@ -29,14 +33,14 @@ import traceback
 from typing import Any
 
 from pyworkflowy import TaskContext
-from pyworkflowy.backends import task_context
+from pyworkflowy.backends import portable_record, task_context
 from pyworkflowy.events import Progress
 
-__all__ = ["ERROR", "OK", "PROGRESS", "REPLY", "REQUEST", "main", "resolve_task_fn"]
+__all__ = ["ERROR", "LOG", "OK", "PROGRESS", "REPLY", "REQUEST", "main", "resolve_task_fn"]
 
 REQUEST = struct.Struct("!QQQQQ")
 REPLY = struct.Struct("!BQ")
-OK, ERROR, PROGRESS = 0, 1, 2
+OK, ERROR, PROGRESS, LOG = 0, 1, 2, 3
 _PROTOCOL = 5
 _PROGRESS_EVERY = 0.1  # seconds: progress is sent home at most this often (and at the end)
 _write_lock = threading.Lock()  # a body's own threads may report progress too
@@ -71,6 +75,46 @@ class _ProgressSender:
             _write_all(self.wfd, REPLY.pack(PROGRESS, len(body)), body)
 
 
+class _LogSender(logging.Handler):
+    """On the worker's root logger: while a body runs, each record goes to the parent;
+    between bodies, Python's last-resort handler prints it (as it would have)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wfd = -1  # the reply pipe while a body runs
+        self.levels: tuple[tuple[str, int], ...] = ()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        wfd = self.wfd
+        if wfd < 0:
+            last = logging.lastResort
+            if last is not None and record.levelno >= last.level:
+                last.handle(record)
+            return
+        try:
+            body = pickle.dumps(portable_record(record), protocol=_PROTOCOL)
+            _write_all(wfd, REPLY.pack(LOG, len(body)), body)
+        except OSError:
+            pass  # the parent went away: the reply write notices and ends the worker
+        except Exception:
+            self.handleError(record)
+
+    def use_levels(self, levels: tuple[tuple[str, int], ...]) -> None:
+        """Set this process's logger levels to the parent's (when they changed)."""
+        if levels == self.levels:
+            return
+        now = dict(levels)
+        for name, _ in self.levels:  # levels the parent no longer sets
+            if name not in now:
+                logging.getLogger(name or None).setLevel(logging.NOTSET)
+        for name, level in levels:
+            logging.getLogger(name or None).setLevel(level)
+        self.levels = levels
+
+
+_log_sender = _LogSender()
+
+
 def resolve_task_fn(module: str, qualname: str, attr: str | None) -> Any:
     """Load a by-reference task body: a module-level `Task` or a `TaskBase` subclass."""
     import importlib
@@ -97,6 +141,7 @@ def main(rfd: int, wfd: int, lifeline: int = -1) -> None:
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(line_buffering=True)
+    logging.getLogger().addHandler(_log_sender)
     with open(rfd, "rb", buffering=1 << 16) as reader:
         _serve(reader, wfd)
 
@@ -162,7 +207,8 @@ def run_call(
     meta: bytes, fn_bytes: bytes, call: bytes, wfd: int = -1, buffers: list[Any] | None = None
 ) -> tuple[int, bytes]:
     """Load and run one call; returns the reply kind and body."""
-    task_id, name, attempt, key = pickle.loads(meta)
+    task_id, name, attempt, key, levels = pickle.loads(meta)
+    _log_sender.use_levels(levels)
     try:
         if fn_bytes:
             fn = pickle.loads(fn_bytes)
@@ -180,12 +226,14 @@ def run_call(
     # cancel_event stays clear: cancelling a running process task kills its worker.
     sender = _ProgressSender(wfd) if wfd >= 0 else None
     context = TaskContext(name, task_id, attempt, on_progress=sender, idempotency_key=key)
+    _log_sender.wfd = wfd
     try:
         with task_context(context):
             value = fn(*args, **kwargs)
     except BaseException as exc:
         return ERROR, encode_error(exc, _format(exc, skip=1))
     finally:
+        _log_sender.wfd = -1
         if sender is not None:
             sender.flush()
         _flush()
