@@ -504,6 +504,30 @@ def test_core_alone_checkpoint_path_names_the_persist_extra(core_alone: Venv) ->
     assert hint("persist") in error["message"]
 
 
+# Runs the installed ``pyworkflowy`` console script (next to the venv's interpreter).
+RUN_CLI = """
+import json, subprocess, sys
+from pathlib import Path
+
+def cli(*args):
+    name = "pyworkflowy.exe" if sys.platform == "win32" else "pyworkflowy"
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / name), *args], capture_output=True, text=True
+    )
+    return {"rc": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
+"""
+
+
+def test_core_alone_console_script_inspect_names_the_persist_extra(core_alone: Venv) -> None:
+    result = core_alone.run(
+        RUN_CLI
+        + "Path('state.json').write_text('{}')\n"
+        + "print(json.dumps(cli('inspect', 'state.json')))"
+    )
+    assert result["rc"] == 2
+    assert hint("persist") in result["stderr"]
+
+
 def test_core_with_cron_extra_brings_croniter_but_not_cloudpickle(core_with_cron: Venv) -> None:
     installed = core_with_cron.installed()
     assert {"pyworkflowy-core", "pyworkflowy-cron", "croniter"} <= set(installed)
@@ -719,6 +743,26 @@ def test_meta_package_resumes_from_a_sqlite_checkpoint(meta: Venv) -> None:
         "results": [1, 4, 9],
         "calls": [1, 2, 3],
     }
+
+
+def test_meta_package_console_script_inspects_a_checkpoint(meta: Venv) -> None:
+    result = meta.run(
+        RUN_CLI
+        + """
+from pyworkflowy import TaskRunner, task
+
+@task
+def square(x):
+    return x * x
+
+with TaskRunner(checkpoint_path="cli.db") as runner:
+    square.map([1, 2])
+    runner.run()
+print(json.dumps(cli("inspect", "cli.db", "--json")))
+"""
+    )
+    assert result["rc"] == 0, result["stderr"]
+    assert json.loads(result["stdout"])["summary"]["statuses"] == {"completed": 2}
 
 
 @pytest.mark.parametrize(

@@ -164,6 +164,22 @@ class TaskRunner(GraphBuilding, FlowControl):
         """``{handle id: TaskResult}`` of the `handles` that have ended so far."""
         return {h.id: h.get_result() for h in self.handles() if h.done()}
 
+    def to_mermaid(self, *, collapse: int | None = 10) -> str:
+        """The graph of the `handles` as a Mermaid flowchart, coloured by status.
+
+        At least ``collapse`` siblings with the same task name, dependencies and dependents
+        (a map's items) are drawn as one node with a count; ``None`` draws every handle.
+        """
+        from ._diagram import mermaid
+
+        return mermaid(self.handles(), collapse)
+
+    def to_dot(self, *, collapse: int | None = 10) -> str:
+        """The graph of the `handles` as Graphviz DOT text (see `to_mermaid`)."""
+        from ._diagram import dot
+
+        return dot(self.handles(), collapse)
+
     def find_active(self, name: str, dedup_key: str) -> TaskHandle | None:
         """The unfinished handle of task ``name`` submitted with upstream's ``dedup_key``."""
         return self._submitter.find_active(name, dedup_key)
