@@ -4,6 +4,7 @@ SDK's in-memory exporter."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 from collections.abc import Iterator
 
@@ -490,3 +491,59 @@ def test_the_last_attempt_records_its_own_error_not_retry_exhausted(
         assert span.attributes is not None
         assert span.attributes[RESULT] == "failure"
         assert span.attributes["error.type"] == "ConnectionError"
+
+
+def test_a_task_whose_dependency_failed_gets_a_zero_length_failure_span(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    with TaskRunner(on_task_error="continue", tracing=provider) as runner:
+        upstream = fail.submit()
+        add.submit(1, 1, depends_on=[upstream])
+        runner.run()
+
+    span = only(spans(exporter), "add")
+    assert span.attributes is not None
+    assert span.attributes[RESULT] == "failure"
+    assert span.attributes["error.type"] == "pyworkflowy.DependencyFailedError"
+    assert span.attributes["pyworkflowy.task.attempt"] == 0
+    assert span.start_time == span.end_time
+
+
+def test_an_interrupted_run_has_result_cancellation(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    async def main() -> None:
+        with TaskRunner(tracing=provider) as runner:
+            outer = asyncio.current_task()
+            assert outer is not None
+
+            @task(name="interrupt")
+            async def interrupt() -> None:
+                outer.cancel()  # as Ctrl-C does to asyncio.run(main())
+                await asyncio.Event().wait()
+
+            interrupt.submit()
+            with pytest.raises(asyncio.CancelledError):
+                await runner.arun()
+
+    asyncio.run(main())
+    run = only(spans(exporter), RUN)
+    assert run.attributes is not None
+    assert run.attributes["cicd.pipeline.result"] == "cancellation"
+    assert run.status.status_code is StatusCode.UNSET
+
+
+def test_without_tracing_neither_the_tracing_module_nor_opentelemetry_is_imported() -> None:
+    script = (
+        "import sys\n"
+        "from pyworkflowy import TaskRunner\n"
+        "with TaskRunner() as runner:\n"
+        "    runner.submit(sum, [1, 2])\n"
+        "    runner.run()\n"
+        "print(sorted(m for m in sys.modules if 'tracing' in m or m.startswith('opentelemetry')))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
