@@ -286,6 +286,7 @@ def test_a_task_cancelled_before_it_started_gets_a_zero_length_span(
     assert span.attributes[RESULT] == "cancellation"
     assert span.attributes["pyworkflowy.task.attempt"] == 0
     assert span.start_time == span.end_time
+    assert span.parent is None  # it ended when cancelled, before the run began
 
 
 def test_a_skipped_task_gets_a_zero_length_child_span_with_result_skip(
