@@ -470,7 +470,10 @@ def test_tracing_without_opentelemetry_says_how_to_install_it(
 ) -> None:
     monkeypatch.setitem(sys.modules, "opentelemetry", None)  # as if not installed
 
-    with pytest.raises(ImportError, match=r"pip install 'pyworkflowy-core\[otel\]'"):
+    with pytest.raises(
+        ImportError,
+        match=r"^tracing= needs opentelemetry-api: pip install 'pyworkflowy-core\[otel\]'$",
+    ):
         TaskRunner(tracing=True)
 
 

@@ -346,12 +346,22 @@ def test_extras_of_core_and_the_meta_package_name_the_sibling_distributions(
     assert named == distributions
 
 
-def test_core_otel_extra_is_the_opentelemetry_api_alone(wheels: dict[str, Wheel]) -> None:
+@pytest.mark.parametrize(
+    ("distribution", "named_by_otel"),
+    [("pyworkflowy-core", "opentelemetry-api"), ("pyworkflowy", "pyworkflowy-core[otel]")],
+)
+def test_otel_extra_brings_the_opentelemetry_api_alone(
+    wheels: dict[str, Wheel], distribution: str, named_by_otel: str
+) -> None:
     requires = [
-        Requirement(r) for r in wheels["pyworkflowy-core"].metadata.get_all("Requires-Dist") or []
+        Requirement(r) for r in wheels[distribution].metadata.get_all("Requires-Dist") or []
     ]
-    named = sorted(r.name for r in requires if r.marker and r.marker.evaluate({"extra": "otel"}))
-    assert named == ["opentelemetry-api"]
+    named = [
+        f"{r.name}[{','.join(sorted(r.extras))}]" if r.extras else r.name
+        for r in requires
+        if r.marker and r.marker.evaluate({"extra": "otel"})
+    ]
+    assert named == [named_by_otel]
 
 
 @pytest.mark.parametrize("distribution", DISTRIBUTIONS)
