@@ -551,3 +551,19 @@ def test_without_tracing_neither_the_tracing_module_nor_opentelemetry_is_importe
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_handles_cancelled_when_a_failure_aborts_the_run_are_children_of_its_span(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    with TaskRunner(tracing=provider) as runner:
+        upstream = fail.submit()
+        add.submit(1, 2, depends_on=[upstream])
+        with pytest.raises(ValueError, match="bad input"):
+            runner.run()
+
+    found = spans(exporter)
+    span = only(found, "add")
+    assert span.attributes is not None
+    assert span.attributes[RESULT] == "cancellation"
+    assert parent_id(span) == span_id(only(found, RUN))
