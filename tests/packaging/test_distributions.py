@@ -361,6 +361,24 @@ def test_extras_of_core_and_the_meta_package_name_the_sibling_distributions(
     assert named == distributions
 
 
+@pytest.mark.parametrize(
+    ("distribution", "named_by_otel"),
+    [("pyworkflowy-core", "opentelemetry-api"), ("pyworkflowy", "pyworkflowy-core[otel]")],
+)
+def test_otel_extra_brings_the_opentelemetry_api_alone(
+    wheels: dict[str, Wheel], distribution: str, named_by_otel: str
+) -> None:
+    requires = [
+        Requirement(r) for r in wheels[distribution].metadata.get_all("Requires-Dist") or []
+    ]
+    named = [
+        f"{r.name}[{','.join(sorted(r.extras))}]" if r.extras else r.name
+        for r in requires
+        if r.marker and r.marker.evaluate({"extra": "otel"})
+    ]
+    assert named == [named_by_otel]
+
+
 @pytest.mark.parametrize("distribution", DISTRIBUTIONS)
 def test_wheel_classifiers_name_python_3_11_to_3_14_and_typed(
     wheels: dict[str, Wheel], distribution: str
@@ -492,6 +510,14 @@ def test_core_alone_dask_backend_names_the_dask_extra(core_alone: Venv) -> None:
     )
     assert error["is_import_error"]
     assert hint("dask") in error["message"]
+
+
+def test_core_alone_tracing_names_the_otel_extra(core_alone: Venv) -> None:
+    error = core_alone.run(
+        CATCH + "from pyworkflowy import TaskRunner\nreport(lambda: TaskRunner(tracing=True))"
+    )
+    assert error["is_import_error"]
+    assert hint("otel") in error["message"]
 
 
 def test_core_alone_checkpoint_path_names_the_persist_extra(core_alone: Venv) -> None:

@@ -50,6 +50,8 @@ class TaskRunner(GraphBuilding, FlowControl):
     (``None``: when the checkpoint is durable, as SQLite is, or ``checkpoint_interval=0``);
     a resume then knows which tasks are in doubt. ``progress=True`` shows each run's
     progress on stderr (live with ``pyworkflowy-core[progress]`` on a terminal).
+    ``tracing=True`` makes OpenTelemetry spans of runs and attempts through the global
+    tracer provider (or pass a ``TracerProvider`` or ``Tracer``); needs the ``[otel]`` extra.
     """
 
     def __init__(
@@ -71,6 +73,7 @@ class TaskRunner(GraphBuilding, FlowControl):
         handle_signals: bool = False,
         record_starts: bool | None = None,
         progress: bool = False,
+        tracing: object = False,
     ) -> None:
         if pools is not None:  # upstream 0.2-0.4's spelling of backends= and max_workers=
             from ._compat import backends_from_pools
@@ -124,6 +127,10 @@ class TaskRunner(GraphBuilding, FlowControl):
         if not isinstance(handle_signals, bool):
             raise TypeError(f"handle_signals must be True or False, got {handle_signals!r}")
         self._driver.handle_signals = handle_signals
+        if tracing is not False and tracing is not None:
+            from ._tracing import attach  # imported on first use, as is opentelemetry
+
+            attach(self, tracing)
         if limits is not None or rate_limits is not None or cache is not None:
             self._setup_flow(limits, rate_limits, cache, checkpointer)
         self._tokens: list[Token[TaskRunner | None]] = []
