@@ -37,7 +37,7 @@ from pyworkflowy.backends import Attempt, Backend
 
 from ._errors import TaskLostError, WorkerDiedError
 from ._serialize import CallChecker, dumps, submission_error
-from ._worker import Call, cancel_keys, run_attempt
+from ._worker import LOGS_ATTR, Call, Logged, cancel_keys, run_attempt
 
 if TYPE_CHECKING:
     import asyncio
@@ -97,6 +97,7 @@ class DaskBackend(Backend):
         self._topic = f"pyworkflowy-progress-{session}"
         self._counter = itertools.count()
         self._checker = CallChecker()
+        self._levels: tuple[tuple[str, int], ...] = ()
 
     @property
     def client(self) -> Client | None:
@@ -114,7 +115,9 @@ class DaskBackend(Backend):
         return None
 
     def open(self, loop: asyncio.AbstractEventLoop, max_workers: int | None) -> None:
-        return None  # the client keeps its own loop; nothing depends on the runner's
+        # The client keeps its own loop; nothing depends on the runner's. Workers take
+        # this process's logger levels as they are when the run starts.
+        self._levels = _logger_levels()
 
     def start(self, attempt: Attempt) -> None:
         handle = attempt.handle
@@ -127,7 +130,17 @@ class DaskBackend(Backend):
             return
         key = f"{handle.name}-{handle.id}-{attempt.number}-{self._session}{next(self._counter)}"
         topic = self._topic
-        call = Call(payload, key, handle.name, handle.id, attempt.number, attempt.is_async, topic)
+        call = Call(
+            payload,
+            key,
+            handle.name,
+            handle.id,
+            attempt.number,
+            attempt.is_async,
+            topic,
+            os.getpid(),
+            self._levels,
+        )
         client = self._client
         if client is None:
             with self._lock:
@@ -284,8 +297,12 @@ class DaskBackend(Backend):
         try:
             value = await client.gather(future, asynchronous=True)
         except BaseException as exc:  # asyncio's CancelledError too: the client is closing
+            _relay_logs(attempt, exc.__dict__.pop(LOGS_ATTR, None) if _has_dict(exc) else None)
             attempt.fail(self._failure(attempt, key, exc))
         else:
+            if isinstance(value, Logged):
+                _relay_logs(attempt, value.records)
+                value = value.value
             attempt.succeed(value)
         finally:
             self._live.pop(key, None)
@@ -387,3 +404,27 @@ def _close(client: Client, cluster: LocalCluster | None) -> None:
     finally:
         if cluster is not None:
             cluster.close()
+
+
+def _has_dict(exc: BaseException) -> bool:
+    return isinstance(getattr(exc, "__dict__", None), dict)
+
+
+def _relay_logs(attempt: Attempt, records: Any) -> None:
+    """The records a body logged on its worker: to this process's logging."""
+    if not isinstance(records, list):
+        return
+    for data in records:
+        try:
+            attempt.log(logging.makeLogRecord(data))
+        except Exception as exc:  # a record that cannot be rebuilt costs no outcome
+            _log.warning("task %r: a log record from dask was refused: %s", attempt.handle.id, exc)
+
+
+def _logger_levels() -> tuple[tuple[str, int], ...]:
+    """The levels set on this process's loggers (the root's first, as ``""``)."""
+    levels = [("", logging.getLogger().level)]
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger) and logger.level != logging.NOTSET:
+            levels.append((name, logger.level))
+    return tuple(levels)

@@ -8,10 +8,20 @@ bodies it runs, keyed by dask key (`_running`): `cancel_keys`, which the client 
 
 Progress goes home as structured events (``Worker.log_event``) on the backend's topic,
 at most every `PROGRESS_INTERVAL` seconds per attempt; the last report is always sent.
+
+Logs go home with the outcome: in a worker process other than the runner's, what a body
+logs (while it runs, in its own thread or event loop) is caught by a handler on the
+worker's root logger, kept as `pyworkflowy.backends.portable_record` makes it, and sent
+back with the value (`Logged`) or on the exception (``_LOGS_ATTR``). The worker's logger
+levels are set to the runner's (`Call.levels`) so what the runner would drop is not kept.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import logging
+import os
 import pickle
 import threading
 import time
@@ -19,9 +29,17 @@ from collections import OrderedDict
 from typing import Any
 
 from pyworkflowy import Progress, TaskCancelledError, TaskContext
-from pyworkflowy.backends import task_context
+from pyworkflowy.backends import portable_record, task_context
 
-__all__ = ["CANCELLED_KEPT", "PROGRESS_INTERVAL", "Call", "cancel_keys", "run_attempt"]
+__all__ = [
+    "CANCELLED_KEPT",
+    "LOGS_ATTR",
+    "PROGRESS_INTERVAL",
+    "Call",
+    "Logged",
+    "cancel_keys",
+    "run_attempt",
+]
 
 PROGRESS_INTERVAL = 0.1  # seconds between two progress events of one attempt
 CANCELLED_KEPT = 10_000  # keys cancelled before they started that a worker remembers
@@ -29,6 +47,59 @@ CANCELLED_KEPT = 10_000  # keys cancelled before they started that a worker reme
 _lock = threading.Lock()
 _running: dict[str, threading.Event] = {}
 _cancelled: OrderedDict[str, None] = OrderedDict()
+LOGS_ATTR = "_pyworkflowy_logs"  # on a body's exception: the records it logged
+_caught: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar(
+    "pyworkflowy_dask_logs", default=None
+)
+_levels: list[tuple[tuple[str, int], ...]] = [()]  # the runner's levels, last applied
+
+
+class _Catch(logging.Handler):
+    """On a worker process's root logger: keeps what a body logs, for its outcome; other
+    records go where they went before (Python's last-resort handler)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        caught = _caught.get()
+        if caught is None:
+            last, alone = logging.lastResort, len(logging.getLogger().handlers) == 1
+            if last is not None and alone and record.levelno >= last.level:
+                last.handle(record)
+        else:
+            try:
+                caught.append(portable_record(record))
+            except Exception:
+                self.handleError(record)
+
+
+_catch = _Catch()
+
+
+class Logged:
+    """A body's value with the records it logged, as it travels home."""
+
+    __slots__ = ("records", "value")
+
+    def __init__(self, value: Any, records: list[dict[str, Any]]) -> None:
+        self.value, self.records = value, records
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Logged, (self.value, self.records))
+
+
+def _use_levels(levels: tuple[tuple[str, int], ...]) -> None:
+    """Set this process's logger levels to the runner's (once per change); catch logs."""
+    with _lock:
+        if _catch not in logging.getLogger().handlers:
+            logging.getLogger().addHandler(_catch)
+        if levels == _levels[0]:
+            return
+        now = dict(levels)
+        for name, _ in _levels[0]:  # levels the runner no longer sets
+            if name not in now:
+                logging.getLogger(name or None).setLevel(logging.NOTSET)
+        for name, level in levels:
+            logging.getLogger(name or None).setLevel(level)
+        _levels[0] = levels
 
 
 class Call:
@@ -37,7 +108,17 @@ class Call:
     A plain object rather than a tuple or dict: dask does not look inside it for keys.
     """
 
-    __slots__ = ("handle_id", "is_async", "key", "name", "number", "payload", "topic")
+    __slots__ = (
+        "handle_id",
+        "home",
+        "is_async",
+        "key",
+        "levels",
+        "name",
+        "number",
+        "payload",
+        "topic",
+    )
 
     def __init__(
         self,
@@ -48,6 +129,8 @@ class Call:
         number: int,
         is_async: bool,
         topic: str,
+        home: int = 0,
+        levels: tuple[tuple[str, int], ...] = (),
     ) -> None:
         self.payload = payload  # pickled (fn, args, kwargs)
         self.key = key
@@ -56,10 +139,12 @@ class Call:
         self.number = number
         self.is_async = is_async
         self.topic = topic
+        self.home = home  # the runner's process id: logs are caught in other processes
+        self.levels = levels  # the runner's logger levels when its run started
 
     def __reduce__(self) -> tuple[Any, ...]:
         fields = (self.payload, self.key, self.name, self.handle_id, self.number)
-        return (Call, (*fields, self.is_async, self.topic))
+        return (Call, (*fields, self.is_async, self.topic, self.home, self.levels))
 
 
 def run_attempt(call: Call) -> Any:
@@ -80,6 +165,12 @@ def run_attempt(call: Call) -> Any:
     context = TaskContext(
         call.name, call.handle_id, call.number, cancel_event=cancel, on_progress=sender.send
     )
+    caught: list[dict[str, Any]] | None = None
+    token = None
+    if call.home and call.home != os.getpid():  # in the runner's process logs are home
+        _use_levels(call.levels)
+        caught = []
+        token = _caught.set(caught)
     try:
         try:
             fn, args, kwargs = pickle.loads(call.payload)
@@ -93,12 +184,21 @@ def run_attempt(call: Call) -> Any:
             if call.is_async:
                 import asyncio
 
-                return asyncio.run(fn(*args, **kwargs))
-            return fn(*args, **kwargs)
+                value = asyncio.run(fn(*args, **kwargs))
+            else:
+                value = fn(*args, **kwargs)
+    except BaseException as exc:
+        if caught:
+            with contextlib.suppress(Exception):  # an exception without a __dict__
+                setattr(exc, LOGS_ATTR, caught)
+        raise
     finally:
+        if token is not None:
+            _caught.reset(token)
         with _lock:
             _running.pop(call.key, None)
         sender.flush()
+    return Logged(value, caught) if caught else value
 
 
 def cancel_keys(keys: list[str]) -> int:
