@@ -160,3 +160,52 @@ def test_handle_signals_takes_sigterm_only_while_run_executes() -> None:
         runner.run()
         assert signal.getsignal(signal.SIGTERM) == before  # given back after run()
     assert seen[0] != before  # taken during it
+
+
+USED_AGAIN = textwrap.dedent(
+    """
+    import threading
+    from pyworkflowy import TaskRunner, task
+
+    @task(name="blocked", backend="thread")
+    def blocked() -> None:
+        print("running", flush=True)
+        threading.Event().wait()
+
+    @task(name="quick", backend="thread")
+    def quick() -> int:
+        return 1
+
+    with TaskRunner() as runner:
+        runner.submit(blocked)
+        try:
+            runner.run()
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+        again = runner.submit(quick)  # the program goes on with this runner
+        runner.run()
+        print("quick", again.result(), flush=True)
+    print("closed", flush=True)
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_runner_used_again_after_ctrl_c_still_does_not_wait_for_the_abandoned_body(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "work.py"
+    script.write_text(USED_AGAIN)
+    child = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline() == "running\n"
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=30)  # closing does not wait for `blocked`
+    assert child.returncode == 0, err
+    assert out.splitlines() == ["interrupted", "quick 1", "closed"]

@@ -91,7 +91,7 @@ class Engine(Observers, BodyRequests, Cancellation, Failures, Registry, Gating):
         self.first_error: BaseException | None = None
         self.failed_id = ""  # the task whose failure set first_error
         self.aborting = self.serving = self.pumping = self.pump_due = self.wake_due = False
-        self.interrupted = False  # the last run ended on Ctrl-C (or SIGTERM, or a cancel)
+        self.interrupted = False  # a run ended on Ctrl-C (SIGTERM, a cancel): bodies abandoned
         self.backlog = False  # a handle was queued while pumping: pump again after
         self.gates: dict[str, Gate] | None = None  # by tag: TaskRunner(limits=...) (`_gates`)
         self.gate_sets: dict[frozenset[str], tuple[Gate, ...]] | None = None

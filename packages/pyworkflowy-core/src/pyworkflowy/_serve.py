@@ -77,7 +77,7 @@ class Driver:
             owner = self._owner()
             if owner is not None:  # a runner dropped without shutdown() closes its loop
                 weakref.finalize(owner, _close_loop, runner.get_loop())
-        self.terminated = False
+        self.terminated = self.hurry = False
         try:
             return runner.run(coro())
         except KeyboardInterrupt:
@@ -135,7 +135,6 @@ class Driver:
             lane.open(loop)
         error: BaseException | None = None
         on_sigterm = self._watch_sigterm(loop) if self.handle_signals else None
-        engine.interrupted = False
         try:
             if engine.first_error is not None and engine.on_task_error == "raise" and not serving:
                 # a failure was decided while idle (e.g. a dependency failed)
