@@ -43,7 +43,7 @@ def _submit_from_threads(runner: TaskRunner, per_thread: int = PER_THREAD) -> li
     return [o for per in outcomes for o in per]
 
 
-@pytest.mark.timeout(40)
+@pytest.mark.timeout(120)
 def test_submissions_from_several_threads_before_run_each_get_a_unique_handle() -> None:
     with TaskRunner() as runner:
         outcomes = _submit_from_threads(runner)
@@ -56,7 +56,7 @@ def test_submissions_from_several_threads_before_run_each_get_a_unique_handle() 
     assert {r.status for r in results.values()} == {TaskStatus.COMPLETED}
 
 
-@pytest.mark.timeout(40)
+@pytest.mark.timeout(120)
 def test_submissions_from_threads_while_runs_start_and_end_all_run() -> None:
     # The main thread runs again and again while other threads submit: some calls land
     # before a run, some during one, some as it ends. None may fail, hang or be lost.
