@@ -78,3 +78,25 @@ def test_submissions_from_threads_while_runs_start_and_end_all_run() -> None:
         assert errors == []
         assert len({h.id for h in outcomes}) == THREADS * 300  # type: ignore[attr-defined]
         assert all(h.status is TaskStatus.COMPLETED for h in outcomes)  # type: ignore[attr-defined]
+
+
+@pytest.mark.timeout(120)
+def test_maps_from_several_threads_before_run_each_get_unique_handles() -> None:
+    barrier = threading.Barrier(THREADS, timeout=EVENT_WAIT)
+    handles: list[list[object]] = [[] for _ in range(THREADS)]
+
+    def mapper(n: int) -> None:
+        barrier.wait()
+        for _ in range(10):
+            handles[n].extend(runner.map(noop, range(100)))
+
+    with TaskRunner() as runner:
+        threads = [threading.Thread(target=mapper, args=(n,)) for n in range(THREADS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(EVENT_WAIT)
+        results = runner.run()
+    ids = [h.id for per in handles for h in per]  # type: ignore[attr-defined]
+    assert len(set(ids)) == len(ids) == THREADS * 1000
+    assert len(results) == THREADS * 1000

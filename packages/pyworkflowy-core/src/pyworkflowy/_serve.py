@@ -284,9 +284,9 @@ class Driver:
             from concurrent.futures import Future
 
             future: Future[_T] = Future()
-            queued = self._queued
+            queued, engine = self._queued, self.engine
 
-            def call() -> None:
+            def make() -> None:
                 if queued.pop(id(future), None) is None:
                     return  # already made when that run ended
                 try:
@@ -294,7 +294,13 @@ class Driver:
                 except BaseException as exc:
                     future.set_exception(exc)
 
-            queued[id(future)] = call
+            def call() -> None:
+                idle = engine.idle
+                if idle is None or idle.done():
+                    return  # the run is ending: a task started now would outlive it
+                make()  # (`drive` makes what is left in ``queued`` as the run ends)
+
+            queued[id(future)] = make
             loop.call_soon_threadsafe(call)
         return future.result()
 
