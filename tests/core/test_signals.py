@@ -4,10 +4,12 @@ exits without waiting for a body blocked in a thread."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -63,6 +65,17 @@ def interrupt(tmp_path: Path, signum: int, handle: bool) -> subprocess.Completed
     child.send_signal(signum)
     out, err = child.communicate(timeout=60)  # it exits although the body never returns
     return subprocess.CompletedProcess(child.args, child.returncode, "running\n" + out, err)
+
+
+@contextlib.contextmanager
+def ended_after(child: subprocess.Popen[str]) -> Iterator[None]:
+    """Kill ``child`` if it is still running when the block ends (a failed test)."""
+    try:
+        yield
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
 
 
 CANCELLED = "checkpoint [('blocked#0', 'cancelled'), ('waiting#0', 'cancelled')]"
@@ -133,11 +146,12 @@ def test_a_second_ctrl_c_while_stopping_ends_the_program_at_once(tmp_path: Path)
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert child.stdout is not None
-    assert child.stdout.readline() == "running\n"
-    child.send_signal(signal.SIGINT)
-    assert child.stdout.readline() == "flushing\n"  # the first Ctrl-C's cleanup is stuck
-    child.send_signal(signal.SIGINT)
-    out, err = child.communicate(timeout=30)  # the second one ends it: no second flush
+    with ended_after(child):
+        assert child.stdout.readline() == "running\n"
+        child.send_signal(signal.SIGINT)
+        assert child.stdout.readline() == "flushing\n"  # the first Ctrl-C's cleanup is stuck
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=30)  # the second one ends it: no second flush
     assert out.splitlines() == ["interrupted"]
     assert child.returncode == -signal.SIGINT, err
     assert err.rstrip().endswith("KeyboardInterrupt")
@@ -204,8 +218,9 @@ def test_a_runner_used_again_after_ctrl_c_still_does_not_wait_for_the_abandoned_
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert child.stdout is not None
-    assert child.stdout.readline() == "running\n"
-    child.send_signal(signal.SIGINT)
-    out, err = child.communicate(timeout=30)  # closing does not wait for `blocked`
+    with ended_after(child):
+        assert child.stdout.readline() == "running\n"
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=30)  # closing does not wait for `blocked`
     assert child.returncode == 0, err
     assert out.splitlines() == ["interrupted", "quick 1", "closed"]

@@ -83,9 +83,14 @@ def test_ctrl_c_in_a_service_loop_stops_the_scheduler_and_exits_without_errors(
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert child.stdout is not None
-    assert child.stdout.readline() == "polling\n"  # a run waits in an executor thread
-    child.send_signal(signal.SIGINT)
-    _, err = child.communicate(timeout=30)  # it exits: the waiting run was cancelled
+    try:
+        assert child.stdout.readline() == "polling\n"  # a run waits in an executor thread
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=30)  # it exits: the waiting run was cancelled
+    finally:
+        if child.poll() is None:  # the test failed: leave nothing running
+            child.kill()
+            child.communicate()
     assert child.returncode == -signal.SIGINT, err
     assert err.count("Traceback") == 1, err  # Ctrl-C's own, out of time.sleep
     assert "cannot schedule new futures" not in err
