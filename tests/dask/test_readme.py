@@ -45,7 +45,9 @@ def test_the_second_example_uses_your_client_and_leaves_it_open() -> None:
         "`pure=False` and `retries=0`",
         "WorkerDiedError",
         "allowed-failures",
-        "is **not interrupted**",
+        "**stops the body**",
+        "stop_grace",
+        "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=0",
         "## Not yet",
     ],
 )
