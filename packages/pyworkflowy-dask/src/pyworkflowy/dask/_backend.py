@@ -39,7 +39,7 @@ from pyworkflowy.backends import Attempt, Backend
 
 from ._errors import TaskLostError, WorkerDiedError
 from ._serialize import CallChecker, dumps, submission_error
-from ._worker import Call, cancel_keys, run_attempt, still_running
+from ._worker import Call, allowed_failures, cancel_keys, run_attempt, still_running
 
 if TYPE_CHECKING:
     import asyncio
@@ -244,6 +244,25 @@ class DaskBackend(Backend):
         if not self._subscribed:
             self._subscribed = True
             client.subscribe_topic(self._topic, self._on_progress)
+            if self._cluster is None:  # a scheduler this backend did not configure
+                _on_loop(client, self._check_allowed_failures, client)
+
+    async def _check_allowed_failures(self, client: Any) -> None:
+        """Warn once if the scheduler re-runs the tasks of dead workers by itself."""
+        try:
+            allowed = await client.run_on_scheduler(allowed_failures, asynchronous=True)
+        except Exception as exc:  # no pyworkflowy-dask on the scheduler, or no pickle
+            _log.debug("could not read the scheduler's allowed-failures: %s", exc)
+            return
+        if isinstance(allowed, int) and allowed > 0:
+            _log.warning(
+                "pyworkflowy: the dask scheduler %s re-runs a task whose worker died up to "
+                "%d time(s) before pyworkflowy hears of it (distributed.scheduler."
+                "allowed-failures); start it with DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=0 "
+                "so that the tasks' own retries= decide",
+                client.scheduler.address,
+                allowed,
+            )
 
     def _connect_in_background(self) -> None:
         """Called under ``_lock`` by the first attempt: connect (or start the cluster)."""

@@ -28,6 +28,7 @@ __all__ = [
     "CANCELLED_KEPT",
     "PROGRESS_INTERVAL",
     "Call",
+    "allowed_failures",
     "cancel_keys",
     "run_attempt",
     "still_running",
@@ -237,6 +238,11 @@ def still_running(keys: list[str]) -> list[str]:
     """Run by ``client.run`` after the stop grace: which of ``keys`` still run here."""
     with _lock:
         return [key for key in keys if (body := _running.get(key)) is not None and not body.done]
+
+
+def allowed_failures(dask_scheduler: Any) -> int:
+    """Run by ``client.run_on_scheduler``: how often it re-runs a dead worker's task."""
+    return dask_scheduler.allowed_failures
 
 
 class _ProgressSender:
