@@ -15,6 +15,7 @@ at most every `PROGRESS_INTERVAL` seconds per attempt; the last report is always
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import threading
 import time
@@ -207,7 +208,8 @@ def _interrupt(body: _Body) -> None:
         return
     body.stopped = True
     if body.loop is not None:
-        body.loop.call_soon_threadsafe(body.task.cancel)
+        with contextlib.suppress(RuntimeError):  # its loop closed as it returned
+            body.loop.call_soon_threadsafe(body.task.cancel)
     elif body.thread is not None:
         _async_exc(body.thread, _Stop)
 
