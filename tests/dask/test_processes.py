@@ -104,6 +104,7 @@ def gone(pid: int) -> bool:
 def test_a_stopped_body_blocked_in_c_has_its_worker_restarted_after_the_grace(
     process_client: Client, name: Name
 ) -> None:
+    process_client.wait_for_workers(2, timeout=30)  # a worker killed by another test is back
     backend = DaskBackend(client=process_client, stop_grace=0.5)
     sleeper = task(backend="dask")(sleep_in_c)
     with TaskRunner(backends={"dask": backend}, on_task_error="continue") as runner:

@@ -376,17 +376,15 @@ class DaskBackend(Backend):
         if not futures:
             return
         keys = [f.key for f in futures]
-        try:
-            await client.cancel(futures, asynchronous=True, reason="stopped by pyworkflowy")
-            told = await client.run(cancel_keys, keys, on_error="ignore", asynchronous=True)
-        except Exception as exc:  # a closing client: the watchers report what happens
-            _log.debug("could not stop dask keys %s: %s", keys, exc)
-            return
-        grace = self.stop_grace
-        if grace is not None and any(isinstance(n, int) and n for n in told.values()):
+        if self.stop_grace is not None:  # counted from now, however long the stop takes
             loop = client.loop
             assert loop is not None
-            loop.call_later(grace, self._enforce_stop, client, keys)
+            loop.call_later(self.stop_grace, self._enforce_stop, client, keys)
+        try:
+            await client.cancel(futures, asynchronous=True, reason="stopped by pyworkflowy")
+            await client.run(cancel_keys, keys, on_error="ignore", asynchronous=True)
+        except Exception as exc:  # a closing client: the watchers report what happens
+            _log.debug("could not stop dask keys %s: %s", keys, exc)
 
     async def _enforce_stop(self, client: Any, keys: list[str]) -> None:
         """``stop_grace`` after a stop: restart the workers where a stopped body still runs
