@@ -200,6 +200,16 @@ def spin(started: str, stopped: str) -> None:
         Event(stopped).set()
 
 
+def spin_catching(caught: str, stopped: str) -> None:
+    try:
+        while True:
+            pass
+    except Exception:
+        Event(caught).set()
+    finally:
+        Event(stopped).set()
+
+
 async def await_forever(started: str, stopped: str) -> None:
     import asyncio
 
@@ -228,6 +238,19 @@ def test_a_timeout_stops_a_running_body_and_spares_its_neighbour_on_the_worker(
         running.join(30)
     assert isinstance(spun.exception(), TaskTimeoutError)
     assert held.result() == "held"  # the other body on that worker ran to its end
+
+
+def test_the_interruption_is_not_caught_by_except_exception_in_the_body(
+    backend: DaskBackend, events: Events, name: Name
+) -> None:
+    caught, stopped = events(name("caught")), events(name("stopped"))
+    spinner = task(backend="dask", timeout=0.5)(spin_catching)
+    with TaskRunner(backends={"dask": backend}, on_task_error="continue") as runner:
+        handle = spinner.submit(name("caught"), name("stopped"))
+        runner.run()
+        assert stopped.wait(30)  # its finally block ran
+    assert not caught.is_set()
+    assert isinstance(handle.exception(), TaskTimeoutError)
 
 
 def test_cancelling_a_running_async_body_cancels_it_on_the_worker(
