@@ -101,24 +101,29 @@ def gone(pid: int) -> bool:
         return True
 
 
-def test_a_stopped_body_blocked_in_c_has_its_worker_restarted_after_the_grace(
-    process_client: Client, name: Name
-) -> None:
-    process_client.wait_for_workers(2, timeout=30)  # a worker killed by another test is back
-    backend = DaskBackend(client=process_client, stop_grace=0.5)
-    sleeper = task(backend="dask")(sleep_in_c)
-    with TaskRunner(backends={"dask": backend}, on_task_error="continue") as runner:
-        handle = sleeper.submit(name("pid"))
-        running = threading.Thread(target=runner.run)
-        running.start()
-        pid = Variable(name("pid"), client=process_client).get(timeout=30)
-        assert handle.cancel()
-        running.join(30)
-        assert not running.is_alive()
-        deadline = time.monotonic() + 30  # a hang guard: the restart comes after 0.5 s
-        while not gone(pid):
-            assert time.monotonic() < deadline, f"worker process {pid} still runs the body"
-            time.sleep(0.05)
-    assert handle.status is TaskStatus.CANCELLED
-    process_client.wait_for_workers(2, timeout=30)  # the nanny started a fresh worker
-    assert pid not in process_client.run(os.getpid).values()
+def test_a_stopped_body_blocked_in_c_has_its_worker_restarted_after_the_grace() -> None:
+    # A cluster of its own: the restart must not depend on what earlier tests did to the
+    # session's workers (one of them was killed).
+    from distributed import LocalCluster
+
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        backend = DaskBackend(client=client, stop_grace=0.5)
+        sleeper = task(backend="dask")(sleep_in_c)
+        with TaskRunner(backends={"dask": backend}, on_task_error="continue") as runner:
+            handle = sleeper.submit("restart-test-pid")
+            running = threading.Thread(target=runner.run)
+            running.start()
+            pid = Variable("restart-test-pid", client=client).get(timeout=30)
+            assert handle.cancel()
+            running.join(30)
+            assert not running.is_alive()
+            deadline = time.monotonic() + 30  # a hang guard: the restart comes after 0.5 s
+            while not gone(pid):
+                assert time.monotonic() < deadline, f"worker process {pid} still runs the body"
+                time.sleep(0.05)
+        assert handle.status is TaskStatus.CANCELLED
+        client.wait_for_workers(1, timeout=30)  # the nanny started a fresh worker
+        assert pid not in client.run(os.getpid).values()
