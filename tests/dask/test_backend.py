@@ -192,8 +192,8 @@ def test_a_timeout_ends_the_attempt_and_sets_the_bodys_cancel_event(
 
 def spin(started: str, stopped: str) -> None:
     """Pure Python that never checks its cancel event: only an interruption ends it."""
-    Event(started).set()
-    try:
+    try:  # the stop may come as soon as the test hears "started"
+        Event(started).set()
         while True:
             pass
     finally:
@@ -213,8 +213,8 @@ def spin_catching(caught: str, stopped: str) -> None:
 async def await_forever(started: str, stopped: str) -> None:
     import asyncio
 
-    Event(started).set()
     try:
+        Event(started).set()
         await asyncio.Event().wait()
     finally:
         Event(stopped).set()

@@ -150,9 +150,9 @@ def victim(pid_name: str) -> str:
 
 
 def spin(started: str, stopped: str, _after: str) -> None:
-    if started:
-        Event(started).set()
-    try:
+    try:  # the stop may come as soon as the test hears "started"
+        if started:
+            Event(started).set()
         while True:
             pass
     finally:
