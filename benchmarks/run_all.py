@@ -7,8 +7,8 @@ docs/benchmarks.png, or benchmarks/results/ with ``--quick`` (``--out DIR`` to c
 
 The fan and chain cases run every engine (pyworkflowy, the floor, Dask, distributed,
 Prefect) in a fresh subprocess per (engine, case, N), warm, with a 2-minute cap on the
-measured runs; the other cases come from run_core.py, bench_process.py and
-bench_persist.py. See benchmarks/README.md.
+measured runs; the other cases come from run_core.py, bench_process.py, bench_dask.py
+and bench_persist.py. See benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:  # type checkers resolve from the repository root
-    from benchmarks import bench_persist, bench_process, run_core
+    from benchmarks import bench_dask, bench_persist, bench_process, run_core
     from benchmarks._common import (
         GCClock,
         peak_rss_bytes,
@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # type checkers resolve from the repository root
     )
     from benchmarks._peers import PEERS, Engine, prefect_environment
 else:  # run as a script, this folder is on sys.path
+    import bench_dask
     import bench_persist
     import bench_process
     import run_core
@@ -493,6 +494,7 @@ class Report:
     matrix: Matrix
     core: run_core.Suite | None = None
     process: bench_process.Results | None = None
+    dask: bench_dask.Results | None = None
     persist: tuple[str, list[bench_persist.Check]] | None = None
     profile: str = ""
     profile_n: int = 0
@@ -537,6 +539,8 @@ class Report:
             parts += ["## Core cases (run_core.py)", self.core.table(), notes]
         if self.process is not None:
             parts += ["## Process backend (bench_process.py)", self.process.table()]
+        if self.dask is not None:
+            parts += ["## Dask backend (bench_dask.py)", self.dask.table()]
         if self.persist is not None:
             parts += ["## Checkpointing (bench_persist.py)", self.persist[0]]
         if self.profile:
@@ -640,6 +644,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 verdict(process.speedup_ok),
             ),
             row_target(import_row),
+        ]
+        log("bench_dask.py")
+        on_dask = bench_dask.measure(quick, 2)
+        report.dask = on_dask
+        report.targets += [
+            Target(
+                f"Dask backend: {what}, against raw dask on the same LocalCluster",
+                figure,
+                limit,
+                verdict(ok),
+            )
+            for what, figure, limit, ok in on_dask.targets()
         ]
         log("bench_persist.py")
         persist_sizes = (1_000, 10_000) if quick else (1_000, 10_000, 100_000)

@@ -3,6 +3,8 @@ and a checkpointed run of dask tasks resumed by a new runner."""
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -102,3 +104,34 @@ def test_a_checkpointed_run_of_dask_tasks_resumes_where_it_stopped(
         resumed.run()
     assert [h.result() for h in handles] == [10, 20, 30]
     assert Path(log).read_text().split() == ["2"]  # only the failed task ran again
+
+
+def test_a_scheduler_that_reruns_dead_workers_tasks_itself_is_named_in_a_warning(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The session's thread cluster keeps dask's default allowed-failures (3).
+    caplog.set_level(logging.WARNING, logger="pyworkflowy.dask")
+    with TaskRunner(backends={"dask": DaskBackend(client=client)}, backend="dask") as runner:
+        runner.submit(where)
+        runner.run()
+        deadline = time.monotonic() + 30  # a hang guard: the check runs on the client's loop
+        while not (ours := [r for r in caplog.records if r.name == "pyworkflowy.dask"]):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    (record,) = ours
+    assert "re-runs a task whose worker died up to 3 time(s)" in record.getMessage()
+    assert "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=0" in record.getMessage()
+
+
+def test_the_local_cluster_it_starts_leaves_dead_workers_tasks_to_the_runner() -> None:
+    backend = DaskBackend(
+        processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0"
+    )
+    with TaskRunner(backends={"dask": backend}, backend="dask") as runner:
+        runner.submit(where)
+        runner.run()
+        assert backend.client is not None
+        allowed = backend.client.run_on_scheduler(
+            lambda dask_scheduler: dask_scheduler.allowed_failures
+        )
+    assert allowed == 0

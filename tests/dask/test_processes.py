@@ -18,7 +18,7 @@ pytest.importorskip("distributed")
 from collections.abc import Callable
 
 from distributed import Client, Variable
-from pyworkflowy import TaskContext, TaskRunner, current_task, task
+from pyworkflowy import TaskContext, TaskRunner, TaskStatus, current_task, task
 from pyworkflowy.dask import DaskBackend, WorkerDiedError
 from pyworkflowy.events import TaskRetrying
 
@@ -84,3 +84,46 @@ def test_a_killed_worker_fails_its_attempt_and_the_runner_retries_it(
     assert isinstance(event.error, WorkerDiedError)
     assert event.error.worker is not None
     assert f"the dask worker {event.error.worker} died while running task" in str(event.error)
+
+
+def sleep_in_c(pid_name: str) -> str:
+    Variable(pid_name).set(os.getpid())
+    time.sleep(3600)  # blocked in C: an exception raised in this thread waits for it
+    return "woke"
+
+
+def gone(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_a_stopped_body_blocked_in_c_has_its_worker_restarted_after_the_grace() -> None:
+    # A cluster of its own: the restart must not depend on what earlier tests did to the
+    # session's workers (one of them was killed).
+    from distributed import LocalCluster
+
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        backend = DaskBackend(client=client, stop_grace=0.5)
+        sleeper = task(backend="dask")(sleep_in_c)
+        with TaskRunner(backends={"dask": backend}, on_task_error="continue") as runner:
+            handle = sleeper.submit("restart-test-pid")
+            running = threading.Thread(target=runner.run)
+            running.start()
+            pid = Variable("restart-test-pid", client=client).get(timeout=30)
+            assert handle.cancel()
+            running.join(30)
+            assert not running.is_alive()
+            deadline = time.monotonic() + 30  # a hang guard: the restart comes after 0.5 s
+            while not gone(pid):
+                assert time.monotonic() < deadline, f"worker process {pid} still runs the body"
+                time.sleep(0.05)
+        assert handle.status is TaskStatus.CANCELLED
+        client.wait_for_workers(1, timeout=30)  # the nanny started a fresh worker
+        assert pid not in client.run(os.getpid).values()

@@ -9,9 +9,11 @@ which batches the fetches of concurrent attempts) and reported from that thread.
 
 Stopping (a cancel, a timeout, an aborted run) cancels the attempt's dask future, so work
 still queued never starts, and sets the body's ``current_task().cancel_event`` on the
-workers (``client.run(cancel_keys, keys)``; stops are batched). The attempt then ends
-``CANCELLED``; a body already running is not interrupted: it runs on in its worker thread
-until it returns or notices its cancel event, and its result is dropped.
+workers and interrupts a body already running (``client.run(cancel_keys, keys)``; stops
+are batched): an exception raised in a sync body's thread, an async body's task
+cancelled. ``stop_grace`` seconds later the workers where a stopped body still runs (it
+is blocked in C code) are restarted (``client.restart_workers``). The attempt ends
+``CANCELLED``; its result, if any, is dropped.
 
 Shared state: the runner's loop thread runs `start` and `stop`; the dask client's loop
 thread runs `_watch`, `_flush_stops` and `_on_progress`; a helper thread connects (or
@@ -37,7 +39,15 @@ from pyworkflowy.backends import Attempt, Backend
 
 from ._errors import TaskLostError, WorkerDiedError
 from ._serialize import CallChecker, dumps, submission_error
-from ._worker import LOGS_ATTR, Call, Logged, cancel_keys, run_attempt
+from ._worker import (
+    LOGS_ATTR,
+    Call,
+    Logged,
+    allowed_failures,
+    cancel_keys,
+    run_attempt,
+    still_running,
+)
 
 if TYPE_CHECKING:
     import asyncio
@@ -59,14 +69,23 @@ class DaskBackend(Backend):
     is closed at ``shutdown``, the cluster is left alone); ``DaskBackend(client=client)``
     uses your client and leaves it open. Other keyword arguments configure the local
     cluster (``n_workers``, ``threads_per_worker``, ``processes``, ``memory_limit``, ...).
+
+    A stopped body (cancel, timeout) is interrupted on its worker; one still running
+    ``stop_grace`` seconds later (blocked in C code) has its worker restarted
+    (``None``: never restart a worker).
     """
 
     runs_coroutines = True
-    can_stop = False  # a running body is told (its cancel event), not interrupted: not yet
+    can_stop = True  # a running body is interrupted, its worker restarted as a last resort
     reports_begin = True  # began() when the attempt reaches dask: cluster start-up is free
 
     def __init__(
-        self, address: str | None = None, client: Client | None = None, **cluster_kwargs: Any
+        self,
+        address: str | None = None,
+        client: Client | None = None,
+        *,
+        stop_grace: float | None = 5.0,
+        **cluster_kwargs: Any,
     ) -> None:
         if address is not None and client is not None:
             raise ValueError("DaskBackend takes address= or client=, not both")
@@ -78,6 +97,9 @@ class DaskBackend(Backend):
             )
         if address is not None and not isinstance(address, str):
             raise TypeError(f"DaskBackend address must be a string, got {address!r}")
+        if stop_grace is not None and not stop_grace >= 0:
+            raise ValueError(f"DaskBackend stop_grace must be >= 0 or None, got {stop_grace!r}")
+        self.stop_grace = stop_grace
         self.address = address
         self._user_client = client
         self._cluster_kwargs = cluster_kwargs
@@ -138,6 +160,7 @@ class DaskBackend(Backend):
             attempt.number,
             attempt.is_async,
             topic,
+            attempt.idempotency_key,
             os.getpid(),
             self._levels,
         )
@@ -234,6 +257,25 @@ class DaskBackend(Backend):
         if not self._subscribed:
             self._subscribed = True
             client.subscribe_topic(self._topic, self._on_progress)
+            if self._cluster is None:  # a scheduler this backend did not configure
+                _on_loop(client, self._check_allowed_failures, client)
+
+    async def _check_allowed_failures(self, client: Any) -> None:
+        """Warn once if the scheduler re-runs the tasks of dead workers by itself."""
+        try:
+            allowed = await client.run_on_scheduler(allowed_failures, asynchronous=True)
+        except Exception as exc:  # no pyworkflowy-dask on the scheduler, or no pickle
+            _log.debug("could not read the scheduler's allowed-failures: %s", exc)
+            return
+        if isinstance(allowed, int) and allowed > 0:
+            _log.warning(
+                "pyworkflowy: the dask scheduler %s re-runs a task whose worker died up to "
+                "%d time(s) before pyworkflowy hears of it (distributed.scheduler."
+                "allowed-failures); start it with DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=0 "
+                "so that the tasks' own retries= decide",
+                client.scheduler.address,
+                allowed,
+            )
 
     def _connect_in_background(self) -> None:
         """Called under ``_lock`` by the first attempt: connect (or start the cluster)."""
@@ -256,13 +298,18 @@ class DaskBackend(Backend):
             if self.address is not None:
                 client = Client(self.address, set_as_default=False)
             else:
+                import dask
+
                 options: dict[str, Any] = {
                     "n_workers": os.cpu_count() or 1,
                     "threads_per_worker": 1,
                     "processes": True,
                 }
                 options.update(self._cluster_kwargs)
-                cluster = LocalCluster(**options)
+                # A task whose worker dies fails at once (WorkerDiedError): the runner's
+                # retries decide whether it runs again, not dask's rescheduling.
+                with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+                    cluster = LocalCluster(**options)
                 client = Client(cluster, set_as_default=False)
         except Exception as exc:
             what = f"connect to {self.address!r}" if self.address else "start a LocalCluster"
@@ -319,8 +366,8 @@ class DaskBackend(Backend):
         if isinstance(exc, (concurrent.futures.CancelledError, asyncio.CancelledError)):
             if key in self._stopping:
                 return TaskCancelledError(
-                    f"task {handle_id!r} was cancelled: its dask future was cancelled (a body "
-                    "already running runs on in its worker, with its cancel_event set)"
+                    f"task {handle_id!r} was cancelled: its dask future was cancelled and a "
+                    "body already running was interrupted on its worker"
                 )
             error: BaseException = TaskLostError(
                 f"dask dropped task {handle_id!r} (key {key!r}) without a result: {exc}"
@@ -346,11 +393,40 @@ class DaskBackend(Backend):
         if not futures:
             return
         keys = [f.key for f in futures]
+        if self.stop_grace is not None:  # counted from now, however long the stop takes
+            loop = client.loop
+            assert loop is not None
+            loop.call_later(self.stop_grace, self._enforce_stop, client, keys)
         try:
             await client.cancel(futures, asynchronous=True, reason="stopped by pyworkflowy")
             await client.run(cancel_keys, keys, on_error="ignore", asynchronous=True)
         except Exception as exc:  # a closing client: the watchers report what happens
             _log.debug("could not stop dask keys %s: %s", keys, exc)
+
+    async def _enforce_stop(self, client: Any, keys: list[str]) -> None:
+        """``stop_grace`` after a stop: restart the workers where a stopped body still runs
+        (blocked in C code, or it swallowed the interruption). The last resort: that
+        worker's other tasks are rescheduled elsewhere."""
+        try:
+            running = await client.run(still_running, keys, on_error="ignore", asynchronous=True)
+            workers = sorted(w for w, left in running.items() if isinstance(left, list) and left)
+            if not workers:
+                return
+            for worker in workers:
+                _log.warning(
+                    "pyworkflowy: restarting dask worker %s: stopped task(s) %s still ran "
+                    "%s s after their stop",
+                    worker,
+                    ", ".join(running[worker]),
+                    self.stop_grace,
+                )
+            import asyncio
+
+            # restart_workers has no asynchronous form: it blocks a helper thread while
+            # this loop talks to the scheduler.
+            await asyncio.to_thread(client.restart_workers, workers)
+        except Exception as exc:  # no nanny (a cluster of threads), or a closing client
+            _log.warning("pyworkflowy: could not restart dask workers for %s: %s", keys, exc)
 
     def _on_progress(self, event: tuple[float, Any]) -> None:
         """A body's progress event (on the client's loop): relay it to its attempt."""

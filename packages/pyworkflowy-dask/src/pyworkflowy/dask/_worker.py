@@ -1,10 +1,13 @@
 """What runs on a dask worker: one attempt's body inside its own `TaskContext`.
 
 Workers import this module by reference, so every worker needs pyworkflowy-dask installed
-(as it needs any library its tasks use). Each worker process keeps the cancel events of the
-bodies it runs, keyed by dask key (`_running`): `cancel_keys`, which the client sends with
-``client.run``, sets them. A key cancelled before its body started is remembered
-(`_cancelled`, the last `CANCELLED_KEPT`), and that body then never starts.
+(as it needs any library its tasks use). Each worker process keeps the bodies it runs,
+keyed by dask key (`_running`): `cancel_keys`, which the client sends with ``client.run``,
+sets a body's cancel event and interrupts it (an exception raised in a sync body's thread
+with ``PyThreadState_SetAsyncExc``; an async body's task cancelled), and `still_running`
+tells the client which bodies outlived their stop. A key cancelled before its body
+started is remembered (`_cancelled`, the last `CANCELLED_KEPT`), and that body then never
+starts.
 
 Progress goes home as structured events (``Worker.log_event``) on the backend's topic,
 at most every `PROGRESS_INTERVAL` seconds per attempt; the last report is always sent.
@@ -37,15 +40,17 @@ __all__ = [
     "PROGRESS_INTERVAL",
     "Call",
     "Logged",
+    "allowed_failures",
     "cancel_keys",
     "run_attempt",
+    "still_running",
 ]
 
 PROGRESS_INTERVAL = 0.1  # seconds between two progress events of one attempt
 CANCELLED_KEPT = 10_000  # keys cancelled before they started that a worker remembers
 
 _lock = threading.Lock()
-_running: dict[str, threading.Event] = {}
+_running: dict[str, _Body] = {}
 _cancelled: OrderedDict[str, None] = OrderedDict()
 LOGS_ATTR = "_pyworkflowy_logs"  # on a body's exception: the records it logged
 _caught: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar(
@@ -111,6 +116,7 @@ class Call:
     __slots__ = (
         "handle_id",
         "home",
+        "idempotency_key",
         "is_async",
         "key",
         "levels",
@@ -129,6 +135,7 @@ class Call:
         number: int,
         is_async: bool,
         topic: str,
+        idempotency_key: str,
         home: int = 0,
         levels: tuple[tuple[str, int], ...] = (),
     ) -> None:
@@ -139,31 +146,39 @@ class Call:
         self.number = number
         self.is_async = is_async
         self.topic = topic
+        self.idempotency_key = idempotency_key
         self.home = home  # the runner's process id: logs are caught in other processes
         self.levels = levels  # the runner's logger levels when its run started
 
     def __reduce__(self) -> tuple[Any, ...]:
         fields = (self.payload, self.key, self.name, self.handle_id, self.number)
-        return (Call, (*fields, self.is_async, self.topic, self.home, self.levels))
+        extra = (self.is_async, self.topic, self.idempotency_key, self.home, self.levels)
+        return (Call, (*fields, *extra))
 
 
 def run_attempt(call: Call) -> Any:
     """The dask task of every attempt: run the body, bound to a `TaskContext`.
 
-    An async body runs in an event loop of its own (`asyncio.run`) on the worker thread.
+    A sync body runs on the worker thread dask gives the task; an async body in an event
+    loop of its own (`asyncio.run`) on that thread. Either can be stopped (`cancel_keys`).
     """
-    cancel = threading.Event()
+    body = _Body()
     with _lock:
         if call.key in _cancelled:
             del _cancelled[call.key]
             raise TaskCancelledError(
                 f"task {call.handle_id!r} was cancelled before its body started on a dask worker"
             )
-        _running[call.key] = cancel
+        _running[call.key] = body
     sender = _ProgressSender(call.key, call.topic)
     sender.worker = _this_worker()
     context = TaskContext(
-        call.name, call.handle_id, call.number, cancel_event=cancel, on_progress=sender.send
+        call.name,
+        call.handle_id,
+        call.number,
+        cancel_event=body.cancel,
+        on_progress=sender.send,
+        idempotency_key=call.idempotency_key,
     )
     caught: list[dict[str, Any]] | None = None
     token = None
@@ -182,11 +197,13 @@ def run_attempt(call: Call) -> Any:
             raise
         with task_context(context):
             if call.is_async:
-                import asyncio
-
-                value = asyncio.run(fn(*args, **kwargs))
+                value = _run_async(body, fn, args, kwargs)
             else:
-                value = fn(*args, **kwargs)
+                value = _run_sync(body, fn, args, kwargs)
+    except _Stop:
+        raise TaskCancelledError(
+            f"task {call.handle_id!r} was stopped on its dask worker"
+        ) from None
     except BaseException as exc:
         if caught:
             with contextlib.suppress(Exception):  # an exception without a __dict__
@@ -201,24 +218,119 @@ def run_attempt(call: Call) -> Any:
     return Logged(value, caught) if caught else value
 
 
-def cancel_keys(keys: list[str]) -> int:
-    """Run by ``client.run`` on each worker: set the cancel events of ``keys``.
+class _Stop(BaseException):
+    """Raised inside a sync body to stop it: a `BaseException`, so ``except Exception``
+    in the body does not swallow it."""
 
-    Returns how many bodies of this worker process were told (the others are remembered,
-    so that a body that has not started yet does not start).
+
+class _Body:
+    """A body running on this worker, and how to stop it. Fields change under `_lock`."""
+
+    __slots__ = ("cancel", "done", "loop", "stopped", "task", "thread")
+
+    def __init__(self) -> None:
+        self.cancel = threading.Event()  # the body's current_task().cancel_event
+        self.thread: int | None = None  # a sync body's thread
+        self.loop: Any = None  # an async body's event loop and task
+        self.task: Any = None
+        self.stopped = False  # an interruption was sent
+        self.done = False  # the body has returned: nothing may be interrupted now
+
+
+def _run_sync(body: _Body, fn: Any, args: Any, kwargs: Any) -> Any:
+    with _lock:
+        if body.stopped:
+            raise _Stop
+        body.thread = threading.get_ident()
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _settle(body)
+
+
+def _run_async(body: _Body, fn: Any, args: Any, kwargs: Any) -> Any:
+    import asyncio
+
+    async def main() -> Any:
+        with _lock:
+            if body.stopped:
+                raise _Stop
+            body.loop, body.task = asyncio.get_running_loop(), asyncio.current_task()
+        return await fn(*args, **kwargs)
+
+    try:
+        return asyncio.run(main())
+    except asyncio.CancelledError:
+        if body.stopped:
+            raise _Stop from None
+        raise
+    finally:
+        _settle(body)
+
+
+def _settle(body: _Body) -> None:
+    """The body has returned: no interruption may reach its thread after this."""
+    with _lock:
+        body.done = True
+        if body.stopped and body.thread is not None:
+            _async_exc(body.thread, None)  # drop one not delivered yet
+
+
+def _async_exc(thread: int, exc: type[BaseException] | None) -> None:
+    """Raise ``exc`` in ``thread`` at its next Python instruction (None: clear)."""
+    import ctypes
+
+    target = ctypes.c_ulong(thread)
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(target, ctypes.py_object(exc) if exc else None)
+
+
+def _interrupt(body: _Body) -> None:
+    """Stop a running body: an exception in its thread, or its asyncio task cancelled.
+
+    Python code stops at once; a body blocked in C (a sleep, a socket read, numpy) stops
+    when that call returns, or by a worker restart (the backend's ``stop_grace``).
+    """
+    if body.done or body.stopped:
+        return
+    body.stopped = True
+    if body.loop is not None:
+        with contextlib.suppress(RuntimeError):  # its loop closed as it returned
+            body.loop.call_soon_threadsafe(body.task.cancel)
+    elif body.thread is not None:
+        _async_exc(body.thread, _Stop)
+
+
+def cancel_keys(keys: list[str]) -> int:
+    """Run by ``client.run`` on each worker: stop the bodies of ``keys``.
+
+    Sets each body's cancel event and interrupts it. Returns how many bodies of this
+    worker process were told (the others are remembered, so that a body that has not
+    started yet does not start).
     """
     told = 0
     with _lock:
         for key in keys:
-            event = _running.get(key)
-            if event is not None:
-                event.set()
+            body = _running.get(key)
+            if body is not None:
+                body.cancel.set()
+                _interrupt(body)
                 told += 1
             else:
                 _cancelled[key] = None
         while len(_cancelled) > CANCELLED_KEPT:
             _cancelled.popitem(last=False)
     return told
+
+
+def still_running(keys: list[str]) -> list[str]:
+    """Run by ``client.run`` after the stop grace: which of ``keys`` still run here."""
+    with _lock:
+        return [key for key in keys if (body := _running.get(key)) is not None and not body.done]
+
+
+def allowed_failures(dask_scheduler: Any) -> int:
+    """Run by ``client.run_on_scheduler``: how often it re-runs a dead worker's task."""
+    return dask_scheduler.allowed_failures
 
 
 class _ProgressSender:
