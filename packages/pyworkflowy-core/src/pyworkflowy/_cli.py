@@ -1,7 +1,8 @@
 """The ``pyworkflowy`` command (also ``python -m pyworkflowy``): reads checkpoint files.
 
-``inspect`` lists a checkpoint's records. Reading a checkpoint needs pyworkflowy-persist,
-imported only when a command runs. Exit codes: 0 done, 2 a usage error or a checkpoint
+``inspect`` lists a checkpoint's records, ``graph`` prints their dependency graph as
+Mermaid or Graphviz DOT text. Reading a checkpoint needs pyworkflowy-persist, imported
+only when a command runs. Exit codes: 0 done, 2 a usage error or a checkpoint
 that cannot be read (missing, damaged, not a checkpoint, pickle without ``--trust``).
 """
 
@@ -64,12 +65,41 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument(
         "--json", action="store_true", help="print one JSON document instead of a table"
     )
-    inspect.add_argument(
+    _trust(inspect)
+    graph = commands.add_parser(
+        "graph",
+        help="print the dependency graph of a checkpoint",
+        description=(
+            "Print the graph of a checkpoint's records as Mermaid or Graphviz DOT text: one "
+            "node per task, coloured by status, an edge from each dependency to its "
+            "dependent; siblings alike (a map's items) are drawn as one node with a count."
+        ),
+        epilog="Exit codes: 0 done; 2 the checkpoint cannot be read.",
+    )
+    graph.add_argument("checkpoint", metavar="CHECKPOINT", help="the checkpoint file")
+    graph.add_argument(
+        "--format",
+        choices=("mermaid", "dot"),
+        default="mermaid",
+        help="mermaid (the default) or dot",
+    )
+    graph.add_argument(
+        "--collapse",
+        type=int,
+        default=10,
+        metavar="N",
+        help="draw N or more alike siblings as one node (default 10; 0: never)",
+    )
+    _trust(graph)
+    return parser
+
+
+def _trust(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
         "--trust",
         action="store_true",
         help="allow reading a pickle checkpoint: unpickling runs code the file names",
     )
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,8 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    run = {"inspect": _inspect, "graph": _graph}[args.command]
     try:
-        return _inspect(args)
+        return run(args)
     except _Failed as exc:
         print(f"pyworkflowy {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -114,6 +145,18 @@ def _inspect(args: argparse.Namespace) -> int:
     if shown:
         _print_table(shown)
     print(_summary(len(rows), len(shown), counts, args.status))
+    return 0
+
+
+# -- graph -----------------------------------------------------------------------------------
+def _graph(args: argparse.Namespace) -> int:
+    from ._diagram import dot, items_of_records, mermaid
+
+    if args.collapse < 0 or args.collapse == 1:
+        raise _Failed(f"--collapse takes 0 (never) or a number >= 2, got {args.collapse}")
+    _, records = _load(Path(args.checkpoint), trust=args.trust)
+    draw = mermaid if args.format == "mermaid" else dot
+    sys.stdout.write(draw(items_of_records(records), args.collapse or None))
     return 0
 
 
