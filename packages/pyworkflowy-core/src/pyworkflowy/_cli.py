@@ -1,7 +1,8 @@
 """The ``pyworkflowy`` command (also ``python -m pyworkflowy``): reads checkpoint files.
 
 ``inspect`` lists a checkpoint's records, ``graph`` prints their dependency graph as
-Mermaid or Graphviz DOT text. Reading a checkpoint needs pyworkflowy-persist, imported
+Mermaid or Graphviz DOT text, ``report`` writes an HTML page with the run's timeline and
+graph. Reading a checkpoint needs pyworkflowy-persist, and ``report`` plotly, each imported
 only when a command runs. Exit codes: 0 done, 2 a usage error or a checkpoint
 that cannot be read (missing, damaged, not a checkpoint, pickle without ``--trust``).
 """
@@ -91,6 +92,25 @@ def _parser() -> argparse.ArgumentParser:
         help="draw N or more alike siblings as one node (default 10; 0: never)",
     )
     _trust(graph)
+    report = commands.add_parser(
+        "report",
+        help="write an HTML report of a checkpoint: timeline and graph",
+        description=(
+            "Write one self-contained HTML file (it opens offline) with the run's timeline, "
+            "each attempt a bar coloured by how the task ended, and its dependency graph. "
+            "Needs plotly: pip install 'pyworkflowy-core[report]'."
+        ),
+        epilog="Exit codes: 0 done; 2 the checkpoint cannot be read, or plotly is missing.",
+    )
+    report.add_argument("checkpoint", metavar="CHECKPOINT", help="the checkpoint file")
+    report.add_argument(
+        "-o",
+        "--output",
+        default="report.html",
+        metavar="FILE",
+        help="the HTML file to write (default report.html)",
+    )
+    _trust(report)
     return parser
 
 
@@ -109,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    run = {"inspect": _inspect, "graph": _graph}[args.command]
+    run = {"inspect": _inspect, "graph": _graph, "report": _report}[args.command]
     try:
         return run(args)
     except _Failed as exc:
@@ -157,6 +177,24 @@ def _graph(args: argparse.Namespace) -> int:
     _, records = _load(Path(args.checkpoint), trust=args.trust)
     draw = mermaid if args.format == "mermaid" else dot
     sys.stdout.write(draw(items_of_records(records), args.collapse or None))
+    return 0
+
+
+# -- report ----------------------------------------------------------------------------------
+def _report(args: argparse.Namespace) -> int:
+    from ._report import REPORT_HINT, write_report
+
+    try:
+        import plotly  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError:
+        raise _Failed(REPORT_HINT) from None
+    _, records = _load(Path(args.checkpoint), trust=args.trust)
+    output = Path(args.output)
+    try:
+        write_report(records, output, title=Path(args.checkpoint).name)
+    except OSError as exc:
+        raise _Failed(f"cannot write {str(output)!r}: {exc}") from None
+    print(f"wrote {output} ({len(records)} records)")
     return 0
 
 
