@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from pyworkflowy import TaskRunner, task
+from pyworkflowy.persist import JSONCheckpointer
 
 from .test_cli_inspect import cli, trust
 
@@ -138,3 +139,58 @@ def test_a_large_run_has_one_timeline_row_per_task_name(tmp_path: Path, tasks: i
     page = output.read_text(encoding="utf-8")
     assert '"y":["load"' in page.replace(" ", "")
     assert '"y":["load-0"' not in page.replace(" ", "")
+
+
+def saved(path: Path, records: dict[str, dict[str, object]]) -> str:
+    """The report page of ``records``, with plotly's escapes of < and > undone."""
+    store = JSONCheckpointer(path)
+    store.save(records)
+    store.close()
+    output = path.with_suffix(".html")
+    done = cli("report", path, "-o", output)
+    assert done.returncode == 0, done.stderr
+    return output.read_text(encoding="utf-8").replace("\\u003c", "<").replace("\\u003e", ">")
+
+
+def bare(status: str, start: float | None, end: float | None) -> dict[str, object]:
+    """A record as checkpoints held them before attempt times and dependencies."""
+    return {
+        "name": "step",
+        "status": status,
+        "value": None,
+        "error": None,
+        "attempts": 0 if start is None else 1,
+        "started_at": start,
+        "finished_at": end,
+        "fingerprint": "no-args",
+    }
+
+
+def test_a_task_still_running_is_drawn_until_the_last_known_time(tmp_path: Path) -> None:
+    page = saved(
+        tmp_path / "run.json",
+        {"done": bare("completed", 10.0, 14.0), "busy": bare("started", 11.0, None)},
+    )
+    assert "busy<br>attempt 1 of 1: running<br>1.000s to 4.000s (3.000s)" in page
+    assert '"name":"running"' in page.replace(" ", "")
+
+
+def test_a_cancelled_attempt_has_its_own_colour(tmp_path: Path) -> None:
+    page = saved(tmp_path / "run.json", {"stop": bare("cancelled", 10.0, 11.0)})
+    assert "stop<br>attempt 1 of 1: cancelled" in page
+    assert '"name":"cancelled"' in page.replace(" ", "")
+
+
+def test_a_task_that_never_started_has_no_bar(tmp_path: Path) -> None:
+    page = saved(
+        tmp_path / "run.json",
+        {"ran": bare("completed", 10.0, 11.0), "never": bare("skipped", None, 11.0)},
+    )
+    assert "never<br>attempt" not in page
+    assert '"never"' in page  # it is in the graph
+
+
+def test_a_record_without_attempt_times_is_one_bar_from_start_to_end(tmp_path: Path) -> None:
+    record = {**bare("failed", 10.0, 12.5), "attempts": 3}
+    page = saved(tmp_path / "run.json", {"old": record})
+    assert "old<br>attempt 1 of 1: failed<br>0.000s to 2.500s (2.500s)" in page
