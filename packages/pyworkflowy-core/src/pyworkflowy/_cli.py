@@ -251,6 +251,8 @@ def _row(hid: str, record: dict[str, Any]) -> dict[str, Any]:
         "duration": None if started is None or finished is None else finished - started,
         "error": record.get("error"),
         "fingerprint": record.get("fingerprint"),
+        "depends_on": record.get("depends_on") or [],
+        "attempt_times": record.get("attempt_times") or [],
     }
 
 
