@@ -270,3 +270,36 @@ def test_a_custom_checkpointer_that_drops_the_new_fields_still_resumes() -> None
     resumed.shutdown()
     assert results["second"].value == 4
     assert second.attempts == 1  # primed from its record, not run again
+
+
+def test_a_start_record_holds_the_dependencies_and_the_running_attempts_start(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "run.db"
+    seen: dict[str, Any] = {}
+
+    @task
+    def parent() -> int:
+        return 1
+
+    @task(retries=1)
+    def child(x: int) -> int:
+        reader = SQLiteCheckpointer(path)  # what a crash now would leave behind
+        try:
+            seen.update(reader.load())
+        finally:
+            reader.close()
+        if len(seen["child"]["attempt_times"]) == 1:
+            raise ConnectionError("fails once")
+        return x
+
+    with TaskRunner(checkpoint_path=path) as runner:  # SQLite records every start
+        first = runner.submit(parent, key="parent")
+        runner.submit(child, first.output, key="child")
+        runner.run()
+    record = seen["child"]  # as the second attempt began
+    assert record["status"] == "started"
+    assert record["depends_on"] == ["parent"]
+    (first_start, first_end), (second_start, second_end) = record["attempt_times"]
+    assert first_start <= first_end <= second_start
+    assert second_end is None  # still running
