@@ -28,20 +28,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any, NamedTuple
 
-__all__ = [
-    "OPTIONAL_KEYS",
-    "RECORD_KEYS",
-    "STARTED",
-    "Checkpointer",
-    "RecordBatch",
-    "RecordColumns",
-]
+__all__ = ["RECORD_KEYS", "STARTED", "Checkpointer", "RecordBatch", "RecordColumns"]
 
 Record = dict[str, Any]
+# The keys every record has; "depends_on" and "attempt_times" came later and may be missing.
 RECORD_KEYS = frozenset(
     {"name", "status", "value", "error", "attempts", "started_at", "finished_at", "fingerprint"}
 )
-OPTIONAL_KEYS = ("depends_on", "attempt_times")  # later additions: may be missing
 STARTED = frozenset({"started", "started-once"})  # the statuses of start records
 
 
