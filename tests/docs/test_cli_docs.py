@@ -72,6 +72,8 @@ EXAMPLES = console_examples("cli.md")
 def test_the_cli_page_has_console_examples() -> None:
     commands = [command for command, _ in EXAMPLES]
     assert "pyworkflowy inspect run.db" in commands
+    assert "pyworkflowy graph run.db" in commands
+    assert "pyworkflowy report run.db -o run.html" in commands
     assert "pyworkflowy --version" in commands
 
 

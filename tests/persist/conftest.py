@@ -54,6 +54,8 @@ def record() -> Callable[..., dict[str, Any]]:
             "started_at": 1.5,
             "finished_at": 2.5,
             "fingerprint": "no-args",
+            "depends_on": [],
+            "attempt_times": [[1.5, 2.5]],
         }
         base.update(fields)
         return base

@@ -122,6 +122,8 @@ RECORDS = st.fixed_dictionaries(
         "started_at": TIMES,
         "finished_at": TIMES,
         "fingerprint": st.sampled_from(["no-args", "0123abcd"]) | SAFE_TEXT,
+        "depends_on": st.lists(st.sampled_from(IDS) | SAFE_TEXT | st.just("[x]"), max_size=3),
+        "attempt_times": st.lists(st.lists(TIMES, min_size=2, max_size=2), max_size=3),
     }
 )
 SAVES = st.lists(
@@ -355,6 +357,8 @@ def test_record_batch_follows_the_order_of_its_ids_column() -> None:
         "started_at": None,
         "finished_at": 2.5,
         "fingerprint": "no-args",
+        "depends_on": [],
+        "attempt_times": [],
     }
     assert batch["m#0"] == columns.record(2)
     assert batch.columns() is columns
@@ -394,9 +398,9 @@ def test_record_columns_of_a_dict_are_parallel_lists(three: Records) -> None:
     assert [columns.record(i) for i in range(3)] == list(three.values())
 
 
-def test_record_columns_of_nothing_is_nine_empty_lists() -> None:
+def test_record_columns_of_nothing_is_eleven_empty_lists() -> None:
     columns = RecordColumns.of({})
-    assert len(columns) == 9
+    assert len(columns) == 11
     assert all(column == [] for column in columns)
 
 

@@ -4,7 +4,13 @@ A checkpoint holds one record per finished handle, keyed by handle id::
 
     {"name": str, "status": "completed" | "failed" | "cancelled" | "skipped",
      "value": Any (completed only), "error": str | None, "attempts": int,
-     "started_at": float | None, "finished_at": float | None, "fingerprint": str}
+     "started_at": float | None, "finished_at": float | None, "fingerprint": str,
+     "depends_on": [str, ...], "attempt_times": [[start, end | None], ...]}
+
+``depends_on`` lists the ids of the handles it depended on; ``attempt_times`` the start
+and end (seconds since the epoch) of each attempt of the run that wrote the record (a
+start record's last attempt has no end yet). Both are optional when loading: a record
+without them (an older file, a checkpointer that drops them) reads as having none.
 
 ``fingerprint`` identifies the task's code and its submitted arguments, so a resumed
 handle whose code or arguments changed runs again instead of reusing a stale result.
@@ -25,10 +31,29 @@ from typing import Any, NamedTuple
 __all__ = ["RECORD_KEYS", "STARTED", "Checkpointer", "RecordBatch", "RecordColumns"]
 
 Record = dict[str, Any]
+# The keys every record has; "depends_on" and "attempt_times" came later and may be missing.
 RECORD_KEYS = frozenset(
     {"name", "status", "value", "error", "attempts", "started_at", "finished_at", "fingerprint"}
 )
 STARTED = frozenset({"started", "started-once"})  # the statuses of start records
+
+
+def dependency_ids(entry: object) -> list[str]:
+    """A `RecordColumns.depends_on` entry as a list of ids."""
+    if entry is None:
+        return []
+    if isinstance(entry, str):
+        return [entry]
+    return list(entry)  # type: ignore[call-overload]
+
+
+def attempt_pairs(
+    flat: list[float | None] | None, started_at: float | None, finished_at: float | None
+) -> list[list[float | None]]:
+    """A `RecordColumns.attempt_times` entry as ``[[start, end], ...]``."""
+    if flat is None:
+        return [] if started_at is None else [[started_at, finished_at]]
+    return [[flat[i], flat[i + 1] if i + 1 < len(flat) else None] for i in range(0, len(flat), 2)]
 
 
 class RecordColumns(NamedTuple):
@@ -47,6 +72,19 @@ class RecordColumns(NamedTuple):
     started_at: list[float | None]
     finished_at: list[float | None]
     fingerprints: list[str]
+    #: per record: None (no dependency), one id (a str) or a sequence of ids; the whole
+    #: column may be None (nothing recorded: every record has none)
+    depends_on: list[Any] | None = None
+    #: per record: None (its times are ``started_at`` .. ``finished_at``: one attempt,
+    #: none if it never started) or the flat list ``[start1, end1, start2, ...]``; the
+    #: whole column may be None (not recorded: no record has attempt times)
+    attempt_times: list[list[float | None] | None] | None = None
+
+    #: ``RecordColumns.dependency_ids(entry)``: a depends_on entry as a list of ids
+    dependency_ids = staticmethod(dependency_ids)
+    #: ``RecordColumns.attempt_pairs(entry, started_at, finished_at)``: an attempt_times
+    #: entry as ``[[start, end], ...]``
+    attempt_pairs = staticmethod(attempt_pairs)
 
     @classmethod
     def of(cls, records: Mapping[str, Record]) -> RecordColumns:
@@ -60,7 +98,7 @@ class RecordColumns(NamedTuple):
         items = list(records.items())
         rows = [(hid, *_fields(hid, record)) for hid, record in items]
         if not rows:
-            return cls([], [], [], [], [], [], [], [], [])
+            return cls([], [], [], [], [], [], [], [], [], [], [])
         return cls(*(list(column) for column in zip(*rows, strict=True)))
 
     def record(self, i: int) -> Record:
@@ -74,7 +112,25 @@ class RecordColumns(NamedTuple):
             "started_at": self.started_at[i],
             "finished_at": self.finished_at[i],
             "fingerprint": self.fingerprints[i],
+            "depends_on": dependency_ids(None if self.depends_on is None else self.depends_on[i]),
+            "attempt_times": attempt_pairs(
+                [] if self.attempt_times is None else self.attempt_times[i],
+                self.started_at[i],
+                self.finished_at[i],
+            ),
         }
+
+
+def _flat_times(pairs: object, hid: str) -> list[float | None] | None:
+    """A record's ``attempt_times`` (pairs) as a `RecordColumns.attempt_times` entry."""
+    if pairs is None:  # not recorded: none
+        return []
+    try:
+        return [t for pair in pairs for t in pair]  # type: ignore[attr-defined]
+    except TypeError:
+        raise TypeError(
+            f"the attempt_times of {hid!r} are {pairs!r:.80}, not a list of [start, end] pairs"
+        ) from None
 
 
 _FIELDS = ("name", "status", "value", "error", "attempts", "started_at", "finished_at")
@@ -84,7 +140,12 @@ def _fields(hid: str, record: Record) -> tuple[Any, ...]:
     if not isinstance(record, Mapping):
         raise TypeError(f"the record of {hid!r} is a {type(record).__name__}, not a dict")
     try:
-        return (*(record[field] for field in _FIELDS), record["fingerprint"])
+        return (
+            *(record[field] for field in _FIELDS),
+            record["fingerprint"],
+            record.get("depends_on") or None,
+            _flat_times(record.get("attempt_times"), hid),
+        )
     except KeyError as exc:
         raise KeyError(f"the record of {hid!r} has no {exc} field") from None
 

@@ -1,7 +1,9 @@
 """The ``pyworkflowy`` command (also ``python -m pyworkflowy``): reads checkpoint files.
 
-``inspect`` lists a checkpoint's records. Reading a checkpoint needs pyworkflowy-persist,
-imported only when a command runs. Exit codes: 0 done, 2 a usage error or a checkpoint
+``inspect`` lists a checkpoint's records, ``graph`` prints their dependency graph as
+Mermaid or Graphviz DOT text, ``report`` writes an HTML page with the run's timeline and
+graph. Reading a checkpoint needs pyworkflowy-persist, and ``report`` plotly, each imported
+only when a command runs. Exit codes: 0 done, 2 a usage error or a checkpoint
 that cannot be read (missing, damaged, not a checkpoint, pickle without ``--trust``).
 """
 
@@ -64,12 +66,60 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument(
         "--json", action="store_true", help="print one JSON document instead of a table"
     )
-    inspect.add_argument(
+    _trust(inspect)
+    graph = commands.add_parser(
+        "graph",
+        help="print the dependency graph of a checkpoint",
+        description=(
+            "Print the graph of a checkpoint's records as Mermaid or Graphviz DOT text: one "
+            "node per task, coloured by status, an edge from each dependency to its "
+            "dependent; siblings alike (a map's items) are drawn as one node with a count."
+        ),
+        epilog="Exit codes: 0 done; 2 the checkpoint cannot be read.",
+    )
+    graph.add_argument("checkpoint", metavar="CHECKPOINT", help="the checkpoint file")
+    graph.add_argument(
+        "--format",
+        choices=("mermaid", "dot"),
+        default="mermaid",
+        help="mermaid (the default) or dot",
+    )
+    graph.add_argument(
+        "--collapse",
+        type=int,
+        default=10,
+        metavar="N",
+        help="draw N or more alike siblings as one node (default 10; 0: never)",
+    )
+    _trust(graph)
+    report = commands.add_parser(
+        "report",
+        help="write an HTML report of a checkpoint: timeline and graph",
+        description=(
+            "Write one self-contained HTML file (it opens offline) with the run's timeline, "
+            "each attempt a bar coloured by how the task ended, and its dependency graph. "
+            "Needs plotly: pip install 'pyworkflowy-core[report]'."
+        ),
+        epilog="Exit codes: 0 done; 2 the checkpoint cannot be read, or plotly is missing.",
+    )
+    report.add_argument("checkpoint", metavar="CHECKPOINT", help="the checkpoint file")
+    report.add_argument(
+        "-o",
+        "--output",
+        default="report.html",
+        metavar="FILE",
+        help="the HTML file to write (default report.html)",
+    )
+    _trust(report)
+    return parser
+
+
+def _trust(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
         "--trust",
         action="store_true",
         help="allow reading a pickle checkpoint: unpickling runs code the file names",
     )
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,8 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    run = {"inspect": _inspect, "graph": _graph, "report": _report}[args.command]
     try:
-        return _inspect(args)
+        return run(args)
     except _Failed as exc:
         print(f"pyworkflowy {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -114,6 +165,36 @@ def _inspect(args: argparse.Namespace) -> int:
     if shown:
         _print_table(shown)
     print(_summary(len(rows), len(shown), counts, args.status))
+    return 0
+
+
+# -- graph -----------------------------------------------------------------------------------
+def _graph(args: argparse.Namespace) -> int:
+    from ._diagram import dot, items_of_records, mermaid
+
+    if args.collapse < 0 or args.collapse == 1:
+        raise _Failed(f"--collapse takes 0 (never) or a number >= 2, got {args.collapse}")
+    _, records = _load(Path(args.checkpoint), trust=args.trust)
+    draw = mermaid if args.format == "mermaid" else dot
+    sys.stdout.write(draw(items_of_records(records), args.collapse or None))
+    return 0
+
+
+# -- report ----------------------------------------------------------------------------------
+def _report(args: argparse.Namespace) -> int:
+    from ._report import REPORT_HINT, write_report
+
+    try:
+        import plotly  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError:
+        raise _Failed(REPORT_HINT) from None
+    _, records = _load(Path(args.checkpoint), trust=args.trust)
+    output = Path(args.output)
+    try:
+        write_report(records, output, title=Path(args.checkpoint).name)
+    except OSError as exc:
+        raise _Failed(f"cannot write {str(output)!r}: {exc}") from None
+    print(f"wrote {output} ({len(records)} records)")
     return 0
 
 
@@ -170,6 +251,8 @@ def _row(hid: str, record: dict[str, Any]) -> dict[str, Any]:
         "duration": None if started is None or finished is None else finished - started,
         "error": record.get("error"),
         "fingerprint": record.get("fingerprint"),
+        "depends_on": record.get("depends_on") or [],
+        "attempt_times": record.get("attempt_times") or [],
     }
 
 

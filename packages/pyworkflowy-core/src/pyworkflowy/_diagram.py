@@ -3,22 +3,32 @@
 Each handle is a node coloured by its `TaskStatus`; each dependency an edge from the
 dependency to its dependent. Siblings that share a task name, their dependencies and their
 dependents (the items of a map) are drawn as one node with a count once there are at
-least ``collapse`` of them, so a map of 10,000 tasks stays one box. Reads handles through
-their public attributes only; O(handles + edges).
+least ``collapse`` of them, so a map of 10,000 tasks stays one box. Draws `Item`s: made
+from live handles (through their public attributes only) or from a checkpoint's records
+(``pyworkflowy graph``); O(items + edges).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._types import TaskStatus
 
 if TYPE_CHECKING:
     from ._handle import TaskHandle
 
-__all__ = ["DEFAULT_COLLAPSE", "STYLES", "dot", "mermaid"]
+__all__ = [
+    "DEFAULT_COLLAPSE",
+    "STYLES",
+    "Item",
+    "dot",
+    "graph",
+    "items_of_handles",
+    "items_of_records",
+    "mermaid",
+]
 
 #: the size from which a group of alike siblings becomes one node
 DEFAULT_COLLAPSE = 10
@@ -50,12 +60,55 @@ _NEWLINE = re.compile(r"\r\n|\r|\n")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # tabs and newlines are handled apart
 
 
+class Item(NamedTuple):
+    """What the diagrams draw of one handle or record."""
+
+    id: str
+    name: str
+    status: TaskStatus
+    deps: tuple[str, ...]  # the ids it depends on
+
+
+def items_of_handles(handles: Iterable[TaskHandle]) -> list[Item]:
+    """The diagram items of live handles."""
+    return [Item(h.id, h.name, h.status, tuple(d.id for d in h.deps)) for h in handles]
+
+
+#: a record's status as a `TaskStatus`: a start record's task was running
+_RECORD_STATUS = {
+    **{status.value: status for status in TaskStatus},
+    "started": TaskStatus.RUNNING,
+    "started-once": TaskStatus.RUNNING,
+}
+
+
+def items_of_records(records: Mapping[str, Mapping[str, Any]]) -> list[Item]:
+    """The diagram items of a checkpoint's records (by handle id), in the order the tasks
+    started (those that never did last), so the drawing follows the run."""
+    order = sorted(
+        records,
+        key=lambda hid: (
+            not isinstance(records[hid].get("started_at"), (int, float)),
+            records[hid].get("started_at") or 0.0,
+        ),
+    )
+    return [
+        Item(
+            hid,
+            str(records[hid].get("name")),
+            _RECORD_STATUS.get(records[hid].get("status"), TaskStatus.PENDING),  # type: ignore[arg-type]
+            tuple(records[hid].get("depends_on") or ()),
+        )
+        for hid in order
+    ]
+
+
 class _Node:
-    """One box: a handle, or a group of alike siblings."""
+    """One box: an item, or a group of alike siblings."""
 
     __slots__ = ("handles", "key")
 
-    def __init__(self, key: tuple[object, ...], first: TaskHandle) -> None:
+    def __init__(self, key: tuple[object, ...], first: Item) -> None:
         self.key = key
         self.handles = [first]
 
@@ -74,12 +127,12 @@ class _Node:
         return [f"{handles[0].name} \u00d7{len(handles):,}", tally]
 
 
-def _graph(
-    handles: Sequence[TaskHandle], collapse: int | None
+def graph(
+    handles: Sequence[Item], collapse: int | None
 ) -> tuple[list[_Node], list[tuple[int, int]]]:
-    """The nodes (in submission order) and the edges between their indexes."""
+    """The nodes (in the order of ``handles``) and the edges between their indexes."""
     collapse = _check_collapse(collapse)
-    deps = {h.id: tuple(d.id for d in h.deps) for h in handles}
+    deps = {h.id: h.deps for h in handles}
     dependents: dict[str, list[str]] = {}
     for hid, ids in deps.items():
         for dep in ids:
@@ -130,9 +183,9 @@ def _mermaid_text(text: str) -> str:
     return _NEWLINE.sub("<br>", text)
 
 
-def mermaid(handles: Sequence[TaskHandle], collapse: int | None = DEFAULT_COLLAPSE) -> str:
-    """A Mermaid flowchart of ``handles``."""
-    nodes, edges = _graph(list(handles), collapse)
+def mermaid(items: Sequence[Item], collapse: int | None = DEFAULT_COLLAPSE) -> str:
+    """A Mermaid flowchart of ``items``."""
+    nodes, edges = graph(items, collapse)
     out = ["flowchart TD"]
     used: dict[TaskStatus, None] = {}
     for i, node in enumerate(nodes):
@@ -156,9 +209,9 @@ def _dot_text(text: str) -> str:
     return _NEWLINE.sub("\\\\n", text)
 
 
-def dot(handles: Sequence[TaskHandle], collapse: int | None = DEFAULT_COLLAPSE) -> str:
-    """A Graphviz ``digraph`` of ``handles``."""
-    nodes, edges = _graph(list(handles), collapse)
+def dot(items: Sequence[Item], collapse: int | None = DEFAULT_COLLAPSE) -> str:
+    """A Graphviz ``digraph`` of ``items``."""
+    nodes, edges = graph(items, collapse)
     out = [
         "digraph pyworkflowy {",
         '    node [shape=box, style="rounded,filled", fontname="Helvetica"];',

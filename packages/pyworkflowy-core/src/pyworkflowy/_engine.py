@@ -243,6 +243,8 @@ class Engine(Observers, BodyRequests, Cancellation, Failures, Registry, Gating):
         attempt = h._attempt = Attempt(h, number)
         if h._started_at is None:
             h._started_at = _now()
+        elif number > 1 and h._x is not None and h._x.attempt_times is not None:
+            h._x.attempt_times.append(_now())  # a retry (see failed_attempt)
         if self.subscribers is None:
             h._status = RUNNING  # to(), inlined for the run nobody watches
         else:

@@ -22,6 +22,7 @@ class Extra:
     """
 
     __slots__ = (
+        "attempt_times",
         "began",
         "blocker",
         "cache_hit",
@@ -44,6 +45,9 @@ class Extra:
     )
 
     def __init__(self) -> None:
+        #: once retried: [start1, end1, start2, ...] (time.time()), the last attempt's end
+        #: missing while it runs; None for a handle whose one attempt is its started_at
+        self.attempt_times: list[float | None] | None = None
         self.began: float | None = None  # time.monotonic() when the timed attempt's body began
         self.blocker: TaskHandle | None = None  # the first dependency that did not complete
         self.cancel_event: threading.Event | None = None

@@ -63,6 +63,10 @@ class Failures:
             from ._logs import retrying  # logging is imported at the first retry
 
             retrying(h, attempt, exc, delay)
+            x = h._extra()  # the times of each attempt, for the checkpoint's records
+            if x.attempt_times is None:
+                x.attempt_times = [h._started_at]
+            x.attempt_times.append(time.time())
             self.to(h, RETRYING, attempt, exc, delay)
             if delay > 0:
                 assert self.loop is not None

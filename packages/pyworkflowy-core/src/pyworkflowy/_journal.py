@@ -414,6 +414,16 @@ _GET_TASK = attrgetter("_task")
 _GET_ATTEMPTS = attrgetter("_attempts")
 _GET_STARTED = attrgetter("_started_at")
 _GET_FINISHED = attrgetter("_finished_at")
+_GET_DEPS = attrgetter("_deps")  # by id once a handle has ended: None, an id or a tuple
+
+
+def attempt_times(x: Any, finished_at: float | None) -> list[float | None] | None:
+    """The `RecordColumns.attempt_times` entry of a handle whose `Extra` is ``x``: None
+    unless it was retried (then its started_at .. finished_at say it all)."""
+    times = None if x is None else x.attempt_times
+    if times is None:
+        return None
+    return [*times, finished_at] if len(times) % 2 else list(times)
 
 
 def _columns(handles: list[TaskHandle], memo: dict[Task, str]) -> RecordColumns:
@@ -438,6 +448,14 @@ def _columns(handles: list[TaskHandle], memo: dict[Task, str]) -> RecordColumns:
         statuses = ["completed"] * n
     else:
         statuses = list(map(_STATUS_TEXT.__getitem__, ends))
+    finished_at = list(map(_GET_FINISHED, handles))
+    if extras.count(None) == n:  # no handle was retried
+        times: list[Any] = [None] * n
+    else:
+        times = [
+            None if x is None or x.attempt_times is None else attempt_times(x, end)
+            for x, end in zip(extras, finished_at, strict=True)
+        ]
     return RecordColumns(
         ids=[h.id for h in handles],
         names=names,
@@ -446,6 +464,8 @@ def _columns(handles: list[TaskHandle], memo: dict[Task, str]) -> RecordColumns:
         errors=errors,
         attempts=list(map(_GET_ATTEMPTS, handles)),
         started_at=list(map(_GET_STARTED, handles)),
-        finished_at=list(map(_GET_FINISHED, handles)),
+        finished_at=finished_at,
         fingerprints=digests,
+        depends_on=list(map(_GET_DEPS, handles)),
+        attempt_times=times,
     )

@@ -177,15 +177,15 @@ class TaskRunner(GraphBuilding, FlowControl):
         At least ``collapse`` siblings with the same task name, dependencies and dependents
         (a map's items) are drawn as one node with a count; ``None`` draws every handle.
         """
-        from ._diagram import mermaid
+        from ._diagram import items_of_handles, mermaid
 
-        return mermaid(self.handles(), collapse)
+        return mermaid(items_of_handles(self.handles()), collapse)
 
     def to_dot(self, *, collapse: int | None = 10) -> str:
         """The graph of the `handles` as Graphviz DOT text (see `to_mermaid`)."""
-        from ._diagram import dot
+        from ._diagram import dot, items_of_handles
 
-        return dot(self.handles(), collapse)
+        return dot(items_of_handles(self.handles()), collapse)
 
     def find_active(self, name: str, dedup_key: str) -> TaskHandle | None:
         """The unfinished handle of task ``name`` submitted with upstream's ``dedup_key``."""

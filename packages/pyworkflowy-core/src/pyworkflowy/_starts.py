@@ -88,9 +88,12 @@ def with_starts(
     memo: dict[Task, str],
 ) -> RecordColumns:
     """The columns of the finished records followed by one start record per attempt."""
-    from ._journal import task_digest
+    from ._journal import attempt_times, task_digest
 
     columns = finished()
+    deps, times = columns.depends_on, columns.attempt_times
+    assert deps is not None  # the journal's columns have them
+    assert times is not None
     for attempt in starts:
         h = attempt.handle
         x = h._x
@@ -105,6 +108,9 @@ def with_starts(
         columns.fingerprints.append(
             (x.fingerprint if x is not None else None) or task_digest(h._task, memo)
         )
+        d = h._deps  # handles while it runs (ids once it has ended)
+        deps.append(None if d is None else [dep.id for dep in h.deps] or None)
+        times.append(None if x is None or x.attempt_times is None else attempt_times(x, None))
     return columns
 
 

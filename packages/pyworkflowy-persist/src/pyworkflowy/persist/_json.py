@@ -21,7 +21,16 @@ from typing import Any, cast
 from pyworkflowy import CheckpointError
 
 from ._files import FileCheckpointer
-from ._records import FIELDS, FORMAT, SINGULAR, VERSION, RecordColumns, check_columns, check_version
+from ._records import (
+    FIELDS,
+    FORMAT,
+    SINGULAR,
+    VERSION,
+    RecordColumns,
+    check_columns,
+    check_version,
+    lists,
+)
 
 __all__ = ["JSONCheckpointer", "check_json", "column_problem", "find_json_problem"]
 
@@ -115,7 +124,7 @@ def _int_problem(value: int) -> tuple[str, str] | None:
 
 def column_problem(columns: RecordColumns) -> str:
     """Describe the first entry JSON refuses (called only after encoding failed)."""
-    for field, column in zip(FIELDS, columns, strict=True):
+    for field, column in zip(FIELDS, lists(columns), strict=True):
         for hid, value in zip(columns.ids, column, strict=True):
             problem = find_json_problem(value)
             if problem is not None:
@@ -134,7 +143,8 @@ _CODES = {
 }
 _STATUSES = {code: status for status, code in _CODES.items()}
 _NONE = (type(None),)
-_SQUEEZED = ("values", "errors", "attempts", "fingerprints")  # besides the name indexes
+# besides the name indexes
+_SQUEEZED = ("values", "errors", "attempts", "fingerprints", "depends_on", "attempt_times")
 
 
 def _pack_times(times: list[float | None]) -> str:
@@ -206,7 +216,7 @@ def _to_columns(segment: object) -> dict[str, object]:
         raise ValueError(f"its status holds the unknown letter {exc.args[0]!r}") from None
     return {
         **segment,
-        **{field: _expand(segment.get(field), n) for field in _SQUEEZED},
+        **{field: _expand(segment.get(field), n) for field in _SQUEEZED if field in segment},
         "names": names,
         "statuses": statuses,
         "started_at": _unpack_times(segment.get("started_at"), n, "start times"),
@@ -225,7 +235,10 @@ class JSONCheckpointer(FileCheckpointer):
     it per id), ``status`` (one letter per id: ``C`` completed, ``F`` failed, ``X``
     cancelled, ``S`` skipped), ``values``, ``errors``, ``attempts``, ``fingerprints``,
     and ``started_at`` / ``finished_at`` as base64 of little-endian float64 seconds
-    since the epoch (NaN for none). A later segment's record of an id replaces an
+    since the epoch (NaN for none); ``depends_on`` (per id: null, an id or a list of
+    ids) and ``attempt_times`` (per id: null when the start and finish times say it
+    all, else ``[start1, end1, start2, ...]``), which files written before they existed
+    lack. A later segment's record of an id replaces an
     earlier one. Column by column, a record costs a fraction of a microsecond to write.
     """
 
@@ -254,6 +267,8 @@ class JSONCheckpointer(FileCheckpointer):
                 "started_at": _pack_times(columns.started_at),
                 "finished_at": _pack_times(columns.finished_at),
                 "fingerprints": _squeeze(columns.fingerprints, (str,)),
+                "depends_on": _squeeze(columns.depends_on or [], _NONE),
+                "attempt_times": _squeeze(columns.attempt_times or [], _NONE),
             }
             return _ENCODER.encode(document).encode("ascii")
         except KeyError as exc:

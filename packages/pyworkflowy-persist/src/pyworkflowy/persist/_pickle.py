@@ -13,7 +13,16 @@ import pickle
 from pyworkflowy import CheckpointError
 
 from ._files import FileCheckpointer
-from ._records import FIELDS, FORMAT, SINGULAR, VERSION, RecordColumns, check_columns, check_version
+from ._records import (
+    FIELDS,
+    FORMAT,
+    SINGULAR,
+    VERSION,
+    RecordColumns,
+    check_columns,
+    check_version,
+    lists,
+)
 
 __all__ = ["PickleCheckpointer"]
 
@@ -93,7 +102,7 @@ class PickleCheckpointer(FileCheckpointer):
 
 
 def _culprit(columns: RecordColumns) -> str:
-    for field, column in zip(FIELDS, columns, strict=True):
+    for field, column in zip(FIELDS, lists(columns), strict=True):
         for hid, value in zip(columns.ids, column, strict=True):
             problem = _pickle_problem(value)
             if problem is not None:

@@ -8,7 +8,7 @@ one with the same id.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, cast
 
 from pyworkflowy import CheckpointError, RecordBatch, RecordColumns
 
@@ -23,6 +23,8 @@ __all__ = [
     "check_columns",
     "check_version",
     "columns_of",
+    "filled",
+    "lists",
     "merge",
     "records_of",
     "without",
@@ -44,7 +46,12 @@ RECORD_KEYS_IN_ORDER = (
     "started_at",
     "finished_at",
     "fingerprint",
+    "depends_on",
+    "attempt_times",
 )
+#: added after version 2 without a version bump (older readers ignore them): a file or
+#: segment without them reads as records with no dependencies and no attempt times
+OPTIONAL = ("depends_on", "attempt_times")
 #: the record key of each column ("ids" -> "id", "statuses" -> "status", ...)
 SINGULAR = dict(zip(FIELDS, ("id", *RECORD_KEYS_IN_ORDER), strict=True))
 # how a handle ended, or that an attempt of it started (a start record)
@@ -69,17 +76,17 @@ def columns_of(records: Mapping[str, Record], where: str) -> RecordColumns:
     file being loaded, so that a record ``save()`` accepts always loads back.
     """
     try:
-        columns = RecordColumns.of(records)
+        columns = filled(RecordColumns.of(records))
     except (KeyError, TypeError) as exc:
         raise CheckpointError(f"cannot write {where}: {exc.args[0]}") from None
-    if len({len(column) for column in columns}) > 1:
+    if len({len(column) for column in lists(columns)}) > 1:
         raise CheckpointError(f"cannot write {where}: its columns differ in length")
     if isinstance(records, RecordBatch) and records.checked:
         return columns
     problem = _type_problem(columns)
     if problem is not None:
         field, i, expected = problem
-        value = columns[FIELDS.index(field)][i]
+        value = lists(columns)[FIELDS.index(field)][i]
         raise CheckpointError(
             f"cannot write {where}: the {SINGULAR[field]} of task {columns.ids[i]!r} is "
             f"{value!r:.80}, not {expected}"
@@ -99,12 +106,49 @@ _KINDS: tuple[tuple[str, tuple[type, ...], str], ...] = (
 )
 
 
+def lists(columns: RecordColumns) -> tuple[list[Any], ...]:
+    """The columns as lists, for a ``columns`` that went through `filled`."""
+    return cast("tuple[list[Any], ...]", columns)
+
+
+def filled(columns: RecordColumns) -> RecordColumns:
+    """``columns`` with a list in every optional column (None entries where it had none)."""
+    if columns.depends_on is None or columns.attempt_times is None:
+        n = len(columns.ids)
+        return columns._replace(
+            depends_on=[None] * n if columns.depends_on is None else columns.depends_on,
+            # not recorded: none (a None entry would say "started_at .. finished_at")
+            attempt_times=[[]] * n if columns.attempt_times is None else columns.attempt_times,
+        )
+    return columns
+
+
+_DEPS = (type(None), str, list, tuple)
+_TIME = (float, int, _NONE)
+
+
+def _deps_ok(entry: object) -> bool:
+    kind = type(entry)
+    return kind is str or entry is None or (kind in _DEPS and all(type(d) is str for d in entry))  # type: ignore[attr-defined]
+
+
+def _times_ok(entry: object) -> bool:
+    return entry is None or (type(entry) is list and all(type(t) in _TIME for t in entry))  # type: ignore[attr-defined]
+
+
 def _type_problem(columns: RecordColumns) -> tuple[str, int, str] | None:
     """``(field, index, what it should be)`` of the first ill-typed entry, or None."""
     for field, kinds, expected in _KINDS:
-        column = columns[FIELDS.index(field)]
+        column = lists(columns)[FIELDS.index(field)]
         if not all(type(item) in kinds for item in column):
             return field, next(i for i, x in enumerate(column) if type(x) not in kinds), expected
+    for field, ok, expected in (
+        ("depends_on", _deps_ok, "a list of ids"),
+        ("attempt_times", _times_ok, "a list of [start, end] times"),
+    ):
+        column = columns[FIELDS.index(field)]
+        if column is not None and not all(map(ok, column)):
+            return field, next(i for i, x in enumerate(column) if not ok(x)), expected
     statuses = columns.statuses
     if not STATUSES.issuperset(statuses):
         i = next(i for i, status in enumerate(statuses) if status not in STATUSES)
@@ -119,10 +163,10 @@ def check_columns(segment: object, where: str) -> RecordColumns:
             f"{where} is malformed: a segment is a {type(segment).__name__}, not a mapping "
             "of field names to lists"
         )
-    missing = [field for field in FIELDS if field not in segment]
+    missing = [field for field in FIELDS if field not in segment and field not in OPTIONAL]
     if missing:
         raise CheckpointError(f"{where} is malformed: a segment has no {', '.join(missing)}")
-    columns = RecordColumns._make([segment[field] for field in FIELDS])
+    columns = filled(RecordColumns._make([segment.get(field) for field in FIELDS]))
     n = len(columns.ids) if isinstance(columns.ids, list) else -1
     for field, column in zip(FIELDS, columns, strict=True):
         if not isinstance(column, list) or len(column) != n:
@@ -133,7 +177,7 @@ def check_columns(segment: object, where: str) -> RecordColumns:
     problem = _type_problem(columns)
     if problem is not None:
         field, i, _ = problem
-        bad = columns[FIELDS.index(field)][i]
+        bad = lists(columns)[FIELDS.index(field)][i]
         if field == "statuses":
             raise CheckpointError(f"{where} is malformed: unknown task status {bad!r:.80}")
         raise CheckpointError(f"{where} is malformed: the {field} of a segment hold {bad!r:.80}")
@@ -146,9 +190,9 @@ def merge(segments: list[RecordColumns]) -> RecordColumns:
         return segments[0]
     rows: dict[str, tuple[Any, ...]] = {}
     for segment in segments:
-        rows.update(zip(segment.ids, zip(*segment[1:], strict=True), strict=True))
+        rows.update(zip(segment.ids, zip(*lists(segment)[1:], strict=True), strict=True))
     if not rows:
-        return RecordColumns([], [], [], [], [], [], [], [], [])
+        return RecordColumns([], [], [], [], [], [], [], [], [], [], [])
     columns = (list(column) for column in zip(*rows.values(), strict=True))
     return RecordColumns._make([list(rows), *columns])
 
@@ -156,7 +200,7 @@ def merge(segments: list[RecordColumns]) -> RecordColumns:
 def without(segment: RecordColumns, removed: Collection[str]) -> RecordColumns:
     """``segment`` minus the records whose id is in ``removed``."""
     keep = [i for i, hid in enumerate(segment.ids) if hid not in removed]
-    return RecordColumns._make([[column[i] for i in keep] for column in segment])
+    return RecordColumns._make([[column[i] for i in keep] for column in lists(segment)])
 
 
 def records_of(segments: list[RecordColumns]) -> dict[str, Record]:

@@ -23,6 +23,7 @@ import threading
 import weakref
 from collections.abc import Collection, Mapping
 from pathlib import Path
+from typing import Any
 
 from pyworkflowy import Checkpointer, CheckpointError
 
@@ -37,7 +38,12 @@ __all__ = ["SQLiteCheckpointer"]
 APPLICATION_ID = 0x50574659  # "PWFY", in the SQLite file header: marks our databases
 TABLE = "pyworkflowy_records"
 PAGE_SIZE = 1024  # bytes; SQLite's default is 4096
-_COLUMNS = "id, name, status, value, error, attempts, started_at, finished_at, fingerprint"
+_COLUMNS = (
+    "id, name, status, value, error, attempts, started_at, finished_at, fingerprint, "
+    "depends_on, attempt_times"
+)
+#: added later: a database made before has them added when it is opened
+_ADDED = ("depends_on", "attempt_times")
 _SCHEMA = f"""CREATE TABLE {TABLE} (
     id TEXT PRIMARY KEY NOT NULL,
     name TEXT,
@@ -47,17 +53,19 @@ _SCHEMA = f"""CREATE TABLE {TABLE} (
     attempts INTEGER,
     started_at REAL,
     finished_at REAL,
-    fingerprint TEXT
+    fingerprint TEXT,
+    depends_on TEXT,
+    attempt_times TEXT
 ) WITHOUT ROWID"""
-_UPSERT = f"INSERT OR REPLACE INTO {TABLE} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_UPSERT = f"INSERT OR REPLACE INTO {TABLE} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _DELETE = f"DELETE FROM {TABLE} WHERE id = ?"
-_ONE_STATEMENT_ROWS = 64  # 9 parameters a row: below SQLite's oldest limit of 999
+_ONE_STATEMENT_ROWS = 64  # 11 parameters a row: below SQLite's oldest limit of 999
 
 
 @functools.cache
 def _upsert_rows(n: int) -> str:
     """An upsert of ``n`` rows in one statement."""
-    return _UPSERT + ", (?, ?, ?, ?, ?, ?, ?, ?, ?)" * (n - 1)
+    return _UPSERT + ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" * (n - 1)
 
 
 _SELECT = f"SELECT {_COLUMNS} FROM {TABLE}"
@@ -67,6 +75,30 @@ _HINT = (
     "and lists and str-keyed dicts of them: convert the value, or use PickleCheckpointer"
 )
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _extra_texts(columns: RecordColumns) -> tuple[list[str | None], list[str | None]]:
+    """The depends_on and attempt_times columns as stored: NULL for none, one id as
+    itself (unless it starts with ``[``), else JSON text."""
+    n = len(columns.ids)
+    deps_column = columns.depends_on or [None] * n
+    times_column = columns.attempt_times or [None] * n
+    if deps_column.count(None) == n:  # no dependencies: the common batch of a fan
+        deps: list[str | None] = deps_column
+    else:
+        deps = [
+            d if d is None or (d.__class__ is str and not d.startswith("[")) else _dumps(d)
+            for d in deps_column
+        ]
+    if times_column.count(None) == n:
+        return deps, times_column  # type: ignore[return-value]
+    return deps, [None if t is None else _dumps(t) for t in times_column]
+
+
+def _load_deps(text: str | None) -> Any:
+    if text is None or not text.startswith("["):
+        return text
+    return json.loads(text)
 
 
 class SQLiteCheckpointer(Checkpointer):
@@ -113,12 +145,21 @@ class SQLiteCheckpointer(Checkpointer):
             except sqlite3.Error as exc:
                 raise CheckpointError(f"cannot read {self._where()}: {exc}") from exc
         records: dict[str, Record] = {}
-        for hid, name, status, value, error, attempts, started, finished, digest in rows:
+        for row in rows:
+            hid, name, status, value, error, attempts, started, finished, digest, deps, times = row
             try:
                 value = None if value is None else json.loads(value)
             except (ValueError, TypeError, RecursionError) as exc:
                 raise CheckpointError(
                     f"{self._where()} is corrupt: the value of {hid!r} is not valid JSON ({exc})"
+                ) from exc
+            try:
+                deps = _load_deps(deps)
+                times = None if times is None else json.loads(times)
+            except (ValueError, TypeError, RecursionError) as exc:
+                raise CheckpointError(
+                    f"{self._where()} is corrupt: the dependencies or attempt times of {hid!r} "
+                    f"are not valid JSON ({exc})"
                 ) from exc
             records[hid] = {
                 "name": name,
@@ -129,12 +170,15 @@ class SQLiteCheckpointer(Checkpointer):
                 "started_at": started,
                 "finished_at": finished,
                 "fingerprint": digest,
+                "depends_on": RecordColumns.dependency_ids(deps),
+                "attempt_times": RecordColumns.attempt_pairs(times, started, finished),
             }
         return records
 
     def save(self, records: Mapping[str, Record], removed: Collection[str] = ()) -> None:
         columns = columns_of(records, self._where())
         texts = self._texts(columns)
+        extra = _extra_texts(columns)
         n = len(columns.ids)
         with self._lock:
             conn = self._connect()
@@ -143,14 +187,15 @@ class SQLiteCheckpointer(Checkpointer):
                     # One statement is one (implicit) transaction: all or nothing, and
                     # cheaper than BEGIN, executemany and COMMIT for the small batches
                     # that checkpoint_interval=0 makes.
-                    fields = zip(*columns[:3], texts, *columns[4:], strict=True)
+                    fields = zip(*columns[:3], texts, *columns[4:9], *extra, strict=True)
                     conn.execute(_upsert_rows(n), [item for row in fields for item in row])
                     return
                 conn.execute("BEGIN IMMEDIATE")
                 if removed:
                     conn.executemany(_DELETE, [(hid,) for hid in removed])
                 if n:
-                    conn.executemany(_UPSERT, zip(*columns[:3], texts, *columns[4:], strict=True))
+                    rows = zip(*columns[:3], texts, *columns[4:9], *extra, strict=True)
+                    conn.executemany(_UPSERT, rows)
                 conn.execute("COMMIT")
             except BaseException as exc:  # all or nothing: the rows stay as they were
                 if conn.in_transaction:
@@ -255,6 +300,10 @@ class SQLiteCheckpointer(Checkpointer):
                     raise CheckpointError(f"{where} is malformed: it has no {TABLE} table")
                 if version < VERSION:  # it may get start records, which older readers refuse
                     conn.execute(f"PRAGMA user_version={VERSION}")
+                have = {row[1] for row in conn.execute(f"PRAGMA table_info({TABLE})")}
+                for column in _ADDED:  # made before they existed: their records have none
+                    if column not in have:  # (NULL attempt_times would mean "derive them")
+                        conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN {column} TEXT DEFAULT '[]'")
                 # before the switch to WAL, which would otherwise sync the disk at FULL
                 conn.execute(f"PRAGMA synchronous={self.synchronous}")
                 conn.execute("PRAGMA journal_mode=WAL")

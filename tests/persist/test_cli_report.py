@@ -1,0 +1,196 @@
+"""``pyworkflowy report CHECKPOINT -o run.html``: one self-contained HTML page of a run.
+
+The command runs in a subprocess (``python -m pyworkflowy``), as a user runs it.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pyworkflowy import TaskRunner, task
+from pyworkflowy.persist import JSONCheckpointer
+
+from .test_cli_inspect import cli, trust
+
+EXTERNAL = re.compile(
+    r"<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*[\"']?(?:https?:)?//", re.I
+)
+tries: list[int] = []
+
+
+@task(name="load")
+def load() -> int:
+    return 1
+
+
+@task(name="flaky", retries=1)
+def flaky(x: int) -> int:
+    tries.append(x)
+    if len(tries) % 2:
+        raise ConnectionError("once more")
+    return x + 1
+
+
+@task(name="broken")
+def broken(x: int) -> None:
+    raise ValueError(f"bad {x}")
+
+
+def write_run(path: Path) -> None:
+    """load -> flaky (retried once) -> broken (fails)."""
+    with TaskRunner(checkpoint_path=path, on_task_error="continue") as runner:
+        first = runner.submit(load, key="load")
+        second = runner.submit(flaky, first.output, key="flaky")
+        runner.submit(broken, second.output, key="broken")
+        runner.run()
+
+
+def test_report_writes_one_html_file(tmp_path: Path, path: Path, kind: str) -> None:
+    write_run(path)
+    output = tmp_path / "run.html"
+    done = cli("report", path, "-o", output, *trust(kind))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"wrote {output} (3 records)\n"
+    assert output.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_the_report_refers_to_no_other_host(tmp_path: Path) -> None:
+    write_run(tmp_path / "run.db")
+    output = tmp_path / "run.html"
+    assert cli("report", tmp_path / "run.db", "-o", output).returncode == 0
+    page = output.read_text(encoding="utf-8")
+    assert EXTERNAL.search(page) is None
+    assert "Plotly.newPlot" in page  # plotly's script is in the page itself
+    assert len(page) > 1_000_000
+
+
+def test_the_report_holds_each_task_its_attempts_and_the_graph(tmp_path: Path) -> None:
+    write_run(tmp_path / "run.db")
+    output = tmp_path / "run.html"
+    assert cli("report", tmp_path / "run.db", "-o", output).returncode == 0
+    # plotly writes the chart's data as JSON with < and > escaped
+    page = output.read_text(encoding="utf-8").replace("\\u003c", "<").replace("\\u003e", ">")
+    for hid in ("load", "flaky", "broken"):
+        assert f"{hid}<br>attempt 1 of " in page
+    assert "flaky<br>attempt 1 of 2: retried" in page
+    assert "flaky<br>attempt 2 of 2: completed" in page
+    assert "broken<br>attempt 1 of 1: failed" in page
+    assert "Timeline: each attempt of each task" in page
+    assert "Dependencies: an arrow from each dependency to its dependent" in page
+    assert "<p>3 records (2 completed, 1 failed); " in page
+
+
+def test_report_of_a_pickle_checkpoint_needs_trust(tmp_path: Path) -> None:
+    write_run(tmp_path / "run.pkl")
+    done = cli("report", tmp_path / "run.pkl", "-o", tmp_path / "run.html")
+    assert done.returncode == 2
+    assert "Pass --trust" in done.stderr
+    assert not (tmp_path / "run.html").exists()
+
+
+def test_report_of_a_missing_checkpoint_exits_2(tmp_path: Path) -> None:
+    done = cli("report", tmp_path / "nothing.json", "-o", tmp_path / "run.html")
+    assert done.returncode == 2
+    assert done.stderr.startswith("pyworkflowy report: error: the checkpoint ")
+    assert "does not exist" in done.stderr
+    assert not (tmp_path / "run.html").exists()
+
+
+def test_report_without_plotly_exits_2_with_the_install_hint(tmp_path: Path) -> None:
+    write_run(tmp_path / "run.db")
+    code = (
+        "import sys; sys.modules['plotly'] = None\n"  # as if it were not installed
+        "from pyworkflowy._cli import main\n"
+        f"sys.exit(main(['report', {str(tmp_path / 'run.db')!r}, '-o', 'x.html']))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2
+    assert "pip install 'pyworkflowy-core[report]'" in done.stderr
+    assert not (tmp_path / "x.html").exists()
+
+
+def test_report_to_a_folder_that_does_not_exist_exits_2(tmp_path: Path) -> None:
+    write_run(tmp_path / "run.db")
+    done = cli("report", tmp_path / "run.db", "-o", tmp_path / "no" / "run.html")
+    assert done.returncode == 2
+    assert "cannot write" in done.stderr
+
+
+@pytest.mark.parametrize("tasks", [60])
+def test_a_large_run_has_one_timeline_row_per_task_name(tmp_path: Path, tasks: int) -> None:
+    path = tmp_path / "run.json"
+    with TaskRunner(checkpoint_path=path) as runner:
+        for n in range(tasks):
+            runner.submit(load, key=f"load-{n}")
+        runner.run()
+    output = tmp_path / "run.html"
+    assert cli("report", path, "-o", output).returncode == 0
+    page = output.read_text(encoding="utf-8")
+    assert '"y":["load"' in page.replace(" ", "")
+    assert '"y":["load-0"' not in page.replace(" ", "")
+
+
+def saved(path: Path, records: dict[str, dict[str, object]]) -> str:
+    """The report page of ``records``, with plotly's escapes of < and > undone."""
+    store = JSONCheckpointer(path)
+    store.save(records)
+    store.close()
+    output = path.with_suffix(".html")
+    done = cli("report", path, "-o", output)
+    assert done.returncode == 0, done.stderr
+    return output.read_text(encoding="utf-8").replace("\\u003c", "<").replace("\\u003e", ">")
+
+
+def bare(status: str, start: float | None, end: float | None) -> dict[str, object]:
+    """A record as checkpoints held them before attempt times and dependencies."""
+    return {
+        "name": "step",
+        "status": status,
+        "value": None,
+        "error": None,
+        "attempts": 0 if start is None else 1,
+        "started_at": start,
+        "finished_at": end,
+        "fingerprint": "no-args",
+    }
+
+
+def test_a_task_still_running_is_drawn_until_the_last_known_time(tmp_path: Path) -> None:
+    page = saved(
+        tmp_path / "run.json",
+        {"done": bare("completed", 10.0, 14.0), "busy": bare("started", 11.0, None)},
+    )
+    assert "busy<br>attempt 1 of 1: running<br>1.000s to 4.000s (3.000s)" in page
+    assert '"name":"running"' in page.replace(" ", "")
+
+
+def test_a_cancelled_attempt_has_its_own_colour(tmp_path: Path) -> None:
+    page = saved(tmp_path / "run.json", {"stop": bare("cancelled", 10.0, 11.0)})
+    assert "stop<br>attempt 1 of 1: cancelled" in page
+    assert '"name":"cancelled"' in page.replace(" ", "")
+
+
+def test_a_task_that_never_started_has_no_bar(tmp_path: Path) -> None:
+    page = saved(
+        tmp_path / "run.json",
+        {"ran": bare("completed", 10.0, 11.0), "never": bare("skipped", None, 11.0)},
+    )
+    assert "never<br>attempt" not in page
+    assert '"never"' in page  # it is in the graph
+
+
+def test_a_record_without_attempt_times_is_one_bar_from_start_to_end(tmp_path: Path) -> None:
+    record = {**bare("failed", 10.0, 12.5), "attempts": 3}
+    page = saved(tmp_path / "run.json", {"old": record})
+    assert "old<br>attempt 1 of 1: failed<br>0.000s to 2.500s (2.500s)" in page
