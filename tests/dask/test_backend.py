@@ -366,3 +366,33 @@ def test_constructing_the_runner_finds_dask_by_entry_point_and_starts_nothing() 
 def test_conflicting_options_are_refused(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         DaskBackend(**kwargs)
+
+
+def busy(seconds: float) -> str:
+    import time
+
+    time.sleep(seconds)  # the workload: it holds a worker thread this long
+    return "busy"
+
+
+def test_a_timeout_counts_from_when_the_body_begins_not_while_it_waits_in_dask(
+    backend: DaskBackend,
+) -> None:
+    # Both worker threads are busy for longer than the timed task's timeout: it waits in
+    # dask's queue, and that wait is not held against it.
+    hold = task(backend="dask", name="hold")(busy)
+    quick = task(backend="dask", timeout=0.5, name="quick")(lambda: "done")
+    with TaskRunner(backends={"dask": backend}, on_task_error="continue") as runner:
+        holders = [runner.submit(hold, 1.5) for _ in range(2)]
+        timed = runner.submit(quick)
+        runner.run()
+    assert [h.result() for h in holders] == ["busy", "busy"]
+    assert timed.result() == "done"
+
+
+def test_the_backend_takes_attempts_by_the_size_of_its_cluster(
+    backend: DaskBackend, client: Client
+) -> None:
+    threads = sum(client.nthreads().values())
+    assert backend.max_workers == 2 * threads + 16
+    assert DaskBackend(n_workers=3, threads_per_worker=2).max_workers == 2 * 6 + 16

@@ -3,9 +3,12 @@
 How an attempt runs. `start` (on the runner's loop) pickles the call, submits one dask
 task for it (``run_attempt``, key ``"{task}-{handle id}-{attempt}-{session}{n}"``: new for
 every attempt, ``pure=False``, ``retries=0``: retries, backoff and timeouts stay the
-runner's) and calls `Attempt.began`, so a timeout counts from there. The outcome is
-awaited on the dask client's own event loop (``client.gather(..., asynchronous=True)``,
-which batches the fetches of concurrent attempts) and reported from that thread.
+runner's). The runner hands it up to `DaskBackend.max_workers` attempts at once (sized
+by the cluster), so some wait in dask's queues: an attempt with a timeout has its worker
+send a begin event when the body starts (`Attempt.began`), and its timeout counts from
+there. The outcome is awaited on the dask client's own event loop
+(``client.gather(..., asynchronous=True)``, which batches the fetches of concurrent
+attempts) and reported from that thread.
 
 Stopping (a cancel, a timeout, an aborted run) cancels the attempt's dask future, so work
 still queued never starts, and sets the body's ``current_task().cancel_event`` on the
@@ -77,7 +80,7 @@ class DaskBackend(Backend):
 
     runs_coroutines = True
     can_stop = True  # a running body is interrupted, its worker restarted as a last resort
-    reports_begin = True  # began() when the attempt reaches dask: cluster start-up is free
+    reports_begin = True  # began() when a worker starts the body: queueing is free
 
     def __init__(
         self,
@@ -120,6 +123,36 @@ class DaskBackend(Backend):
         self._counter = itertools.count()
         self._checker = CallChecker()
         self._levels: tuple[tuple[str, int], ...] = ()
+        self._threads: int | None = None  # the cluster's worker threads, last read
+
+    @property
+    def max_workers(self) -> int | None:  # type: ignore[override]
+        """How many attempts the runner hands dask at once: 2 x the cluster's worker
+        threads + 16, enough to keep every worker busy while results travel home. Read
+        again as each run starts, so it follows workers that come and go; ``None`` (the
+        runner's ``max_workers``) until a scheduler of unknown size is reached.
+        """
+        threads = self._cluster_threads()
+        return None if threads is None else 2 * threads + 16
+
+    def _cluster_threads(self) -> int | None:
+        client = self._client
+        if client is not None:
+            try:  # cluster-wide totals only: one small request, once per run
+                total = client.scheduler_info(n_workers=0).get("total_threads")
+            except Exception as exc:  # a closing client: keep the last figure
+                _log.debug("could not read the dask cluster's size: %s", exc)
+            else:
+                if isinstance(total, int) and total > 0:
+                    self._threads = total
+            return self._threads
+        if self.address is None and self._threads is None:  # the LocalCluster to come
+            options = self._cluster_kwargs
+            workers = options.get("n_workers", os.cpu_count() or 1)
+            threads = options.get("threads_per_worker", 1)
+            if isinstance(workers, int) and isinstance(threads, int) and workers * threads > 0:
+                return workers * threads
+        return self._threads
 
     @property
     def client(self) -> Client | None:
@@ -163,6 +196,7 @@ class DaskBackend(Backend):
             attempt.idempotency_key,
             os.getpid(),
             self._levels,
+            attempt.timeout is not None,
         )
         client = self._client
         if client is None:
@@ -242,15 +276,15 @@ class DaskBackend(Backend):
         """Hand ``call`` to dask; its outcome is awaited on the client's loop (any thread)."""
         self._subscribe(client)
         key = call.key
+        self._live[key] = attempt  # before dask has it: its begin event finds it
         try:
             future = client.submit(run_attempt, call, key=key, pure=False, retries=0)
         except Exception as exc:
+            self._live.pop(key, None)
             exc.add_note(f"pyworkflowy could not submit task {attempt.handle.id!r} to dask")
             attempt.fail(exc)
             return
         attempt.state = _Submitted(future, client)
-        self._live[key] = attempt
-        attempt.began()
         _on_loop(client, self._watch, client, future, attempt)
 
     def _subscribe(self, client: Client) -> None:
@@ -429,9 +463,16 @@ class DaskBackend(Backend):
             _log.warning("pyworkflowy: could not restart dask workers for %s: %s", keys, exc)
 
     def _on_progress(self, event: tuple[float, Any]) -> None:
-        """A body's progress event (on the client's loop): relay it to its attempt."""
+        """A body's event (on the client's loop): it began (``[key]``, a timed attempt's
+        timeout counts from here), or its progress; relayed to its attempt."""
         try:
-            key, done, total, message = event[1]
+            data = event[1]
+            if len(data) == 1:
+                attempt = self._live.get(data[0])
+                if attempt is not None:
+                    attempt.began()
+                return
+            key, done, total, message = data
         except (TypeError, ValueError):
             return
         attempt = self._live.get(key)

@@ -9,7 +9,9 @@ tells the client which bodies outlived their stop. A key cancelled before its bo
 started is remembered (`_cancelled`, the last `CANCELLED_KEPT`), and that body then never
 starts.
 
-Progress goes home as structured events (``Worker.log_event``) on the backend's topic,
+A body with a timeout says it begins with a ``[key]`` event on the backend's topic (its
+timeout counts from there, not while it waits in the cluster's queues). Progress goes
+home as structured events (``Worker.log_event``) on the backend's topic,
 at most every `PROGRESS_INTERVAL` seconds per attempt; the last report is always sent.
 
 Logs go home with the outcome: in a worker process other than the runner's, what a body
@@ -123,6 +125,7 @@ class Call:
         "name",
         "number",
         "payload",
+        "timed",
         "topic",
     )
 
@@ -138,6 +141,7 @@ class Call:
         idempotency_key: str,
         home: int = 0,
         levels: tuple[tuple[str, int], ...] = (),
+        timed: bool = False,
     ) -> None:
         self.payload = payload  # pickled (fn, args, kwargs)
         self.key = key
@@ -149,10 +153,18 @@ class Call:
         self.idempotency_key = idempotency_key
         self.home = home  # the runner's process id: logs are caught in other processes
         self.levels = levels  # the runner's logger levels when its run started
+        self.timed = timed  # it has a timeout: say when the body begins (``[key]`` event)
 
     def __reduce__(self) -> tuple[Any, ...]:
         fields = (self.payload, self.key, self.name, self.handle_id, self.number)
-        extra = (self.is_async, self.topic, self.idempotency_key, self.home, self.levels)
+        extra = (
+            self.is_async,
+            self.topic,
+            self.idempotency_key,
+            self.home,
+            self.levels,
+            self.timed,
+        )
         return (Call, (*fields, *extra))
 
 
@@ -171,7 +183,9 @@ def run_attempt(call: Call) -> Any:
             )
         _running[call.key] = body
     sender = _ProgressSender(call.key, call.topic)
-    sender.worker = _this_worker()
+    sender.worker = worker = _this_worker()
+    if call.timed and worker is not None:  # its timeout counts from now, not from submit
+        worker.log_event(call.topic, [call.key])
     context = TaskContext(
         call.name,
         call.handle_id,
