@@ -396,3 +396,40 @@ def test_the_backend_takes_attempts_by_the_size_of_its_cluster(
     threads = sum(client.nthreads().values())
     assert backend.max_workers == 2 * threads + 16
     assert DaskBackend(n_workers=3, threads_per_worker=2).max_workers == 2 * 6 + 16
+
+
+def big_text(n: int) -> str:
+    return "x" * n
+
+
+@pytest.mark.parametrize("size", [10, 100_000])
+def test_small_and_large_values_come_home_alike(backend: DaskBackend, size: int) -> None:
+    made = task(backend="dask", name="big_text")(big_text)
+    with TaskRunner(backends={"dask": backend}) as runner:
+        handle = runner.submit(made, size)
+        runner.run()
+    assert handle.result() == "x" * size
+
+
+def test_a_value_plain_pickle_refuses_still_comes_home(backend: DaskBackend) -> None:
+    # make_adder returns a local function: plain pickle refuses it, dask's cloudpickle not
+    made = task(backend="dask", name="make_adder")(make_adder)
+    with TaskRunner(backends={"dask": backend}) as runner:
+        handle = runner.submit(made, 2)
+        runner.run()
+    assert handle.result()(40) == 42
+
+
+def test_your_client_gets_its_send_interval_back_at_shutdown(client: Client) -> None:
+    before = client.scheduler_comm.interval
+    backend = DaskBackend(client=client, send_interval=0.003)
+    with TaskRunner(backends={"dask": backend}, backend="dask") as runner:
+        runner.submit(abs, -1)
+        runner.run()
+        assert client.scheduler_comm.interval == 0.003
+    assert client.scheduler_comm.interval == before
+
+
+def test_a_negative_send_interval_is_refused() -> None:
+    with pytest.raises(ValueError, match="send_interval"):
+        DaskBackend(send_interval=-1)

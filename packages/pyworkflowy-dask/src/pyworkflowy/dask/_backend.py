@@ -32,6 +32,7 @@ import contextlib
 import itertools
 import logging
 import os
+import pickle
 import threading
 import uuid
 from collections.abc import Callable
@@ -46,6 +47,7 @@ from ._worker import (
     LOGS_ATTR,
     Call,
     Logged,
+    SentHome,
     allowed_failures,
     cancel_keys,
     run_attempt,
@@ -76,6 +78,10 @@ class DaskBackend(Backend):
     A stopped body (cancel, timeout) is interrupted on its worker; one still running
     ``stop_grace`` seconds later (blocked in C code) has its worker restarted
     (``None``: never restart a worker).
+
+    The client sends its messages to the scheduler every ``send_interval`` seconds (dask's
+    default is 10 ms; ``None`` leaves the client's own): a chain of tasks waits that long
+    at each step. Your client gets its interval back at ``shutdown``.
     """
 
     runs_coroutines = True
@@ -88,6 +94,7 @@ class DaskBackend(Backend):
         client: Client | None = None,
         *,
         stop_grace: float | None = 5.0,
+        send_interval: float | None = 0.001,
         **cluster_kwargs: Any,
     ) -> None:
         if address is not None and client is not None:
@@ -102,7 +109,13 @@ class DaskBackend(Backend):
             raise TypeError(f"DaskBackend address must be a string, got {address!r}")
         if stop_grace is not None and not stop_grace >= 0:
             raise ValueError(f"DaskBackend stop_grace must be >= 0 or None, got {stop_grace!r}")
+        if send_interval is not None and not send_interval >= 0:
+            raise ValueError(
+                f"DaskBackend send_interval must be >= 0 or None, got {send_interval!r}"
+            )
         self.stop_grace = stop_grace
+        self.send_interval = send_interval
+        self._interval_was: float | None = None  # the user's client's own, given back
         self.address = address
         self._user_client = client
         self._cluster_kwargs = cluster_kwargs
@@ -256,6 +269,9 @@ class DaskBackend(Backend):
             _stop_now(client, list(futures.values()))
         if self._subscribed:
             self._subscribed = False
+            comm = getattr(client, "scheduler_comm", None)
+            if self._interval_was is not None and comm is not None:
+                comm.interval, self._interval_was = self._interval_was, None  # yours again
             if not self._owns_client:
                 with contextlib.suppress(Exception):  # the user closed their client already
                     client.unsubscribe_topic(self._topic)
@@ -290,9 +306,21 @@ class DaskBackend(Backend):
     def _subscribe(self, client: Client) -> None:
         if not self._subscribed:
             self._subscribed = True
+            self._tune(client)
             client.subscribe_topic(self._topic, self._on_progress)
             if self._cluster is None:  # a scheduler this backend did not configure
                 _on_loop(client, self._check_allowed_failures, client)
+
+    def _tune(self, client: Client) -> None:
+        """Send to the scheduler every ``send_interval`` s rather than dask's 10 ms: each
+        attempt that a result readies is one message, and a chain waits for each."""
+        comm = getattr(client, "scheduler_comm", None)
+        interval = getattr(comm, "interval", None)
+        if self.send_interval is None or not isinstance(interval, float):
+            return
+        if not self._owns_client:
+            self._interval_was = interval
+        comm.interval = self.send_interval  # type: ignore[union-attr]
 
     async def _check_allowed_failures(self, client: Any) -> None:
         """Warn once if the scheduler re-runs the tasks of dead workers by itself."""
@@ -381,6 +409,12 @@ class DaskBackend(Backend):
             _relay_logs(attempt, exc.__dict__.pop(LOGS_ATTR, None) if _has_dict(exc) else None)
             attempt.fail(self._failure(attempt, key, exc))
         else:
+            if isinstance(value, SentHome):  # its event reported it, unless it was lost
+                if attempt.current:
+                    handle_id = attempt.handle.id
+                    message = f"the value of task {handle_id!r} was lost on its way from dask"
+                    attempt.fail(TaskLostError(message))
+                return
             if isinstance(value, Logged):
                 _relay_logs(attempt, value.records)
                 value = value.value
@@ -472,6 +506,11 @@ class DaskBackend(Backend):
                 if attempt is not None:
                     attempt.began()
                 return
+            if len(data) == 2:  # a small value, ahead of dask's "done"
+                attempt = self._live.get(data[0])
+                if attempt is not None:
+                    self._value_home(attempt, data[1])
+                return
             key, done, total, message = data
         except (TypeError, ValueError):
             return
@@ -486,6 +525,15 @@ class DaskBackend(Backend):
             _log.warning(
                 "task %r: progress from dask was refused: %s", handle.id, exc, extra=fields
             )
+
+    def _value_home(self, attempt: Attempt, data: bytes) -> None:
+        try:
+            value = pickle.loads(data)
+        except Exception as exc:  # a class this process cannot import: say which
+            exc.add_note(f"pyworkflowy could not load the value of task {attempt.handle.id!r}")
+            attempt.fail(exc)
+            return
+        attempt.succeed(value)
 
 
 class _Submitted:
