@@ -421,13 +421,15 @@ def test_a_value_plain_pickle_refuses_still_comes_home(backend: DaskBackend) -> 
 
 
 def test_your_client_gets_its_send_interval_back_at_shutdown(client: Client) -> None:
-    before = client.scheduler_comm.interval
+    comm = client.scheduler_comm
+    assert comm is not None
+    before = comm.interval
     backend = DaskBackend(client=client, send_interval=0.003)
     with TaskRunner(backends={"dask": backend}, backend="dask") as runner:
         runner.submit(abs, -1)
         runner.run()
-        assert client.scheduler_comm.interval == 0.003
-    assert client.scheduler_comm.interval == before
+        assert comm.interval == 0.003
+    assert comm.interval == before
 
 
 def test_a_negative_send_interval_is_refused() -> None:
