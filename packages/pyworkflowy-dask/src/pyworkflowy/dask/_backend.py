@@ -6,9 +6,11 @@ every attempt, ``pure=False``, ``retries=0``: retries, backoff and timeouts stay
 runner's). The runner hands it up to `DaskBackend.max_workers` attempts at once (sized
 by the cluster), so some wait in dask's queues: an attempt with a timeout has its worker
 send a begin event when the body starts (`Attempt.began`), and its timeout counts from
-there. The outcome is awaited on the dask client's own event loop
-(``client.gather(..., asynchronous=True)``, which batches the fetches of concurrent
-attempts) and reported from that thread.
+there. A small value comes home in an event (``[key, pickled value]``, `_on_progress`)
+ahead of dask's "done", and is reported at once. When the future is done
+(``add_done_callback``, on dask's callback thread) any other outcome is fetched on the
+client's event loop (``client.gather(..., asynchronous=True)``, which batches the fetches
+of concurrent attempts) and reported from that thread.
 
 Stopping (a cancel, a timeout, an aborted run) cancels the attempt's dask future, so work
 still queued never starts, and sets the body's ``current_task().cancel_event`` on the
@@ -18,8 +20,9 @@ cancelled. ``stop_grace`` seconds later the workers where a stopped body still r
 is blocked in C code) are restarted (``client.restart_workers``). The attempt ends
 ``CANCELLED``; its result, if any, is dropped.
 
-Shared state: the runner's loop thread runs `start` and `stop`; the dask client's loop
-thread runs `_watch`, `_flush_stops` and `_on_progress`; a helper thread connects (or
+Shared state: the runner's loop thread runs `start` and `stop`; dask's callback thread
+runs `_done`; the dask client's loop thread runs `_watch`, `_flush_stops` and
+`_on_progress`; a helper thread connects (or
 starts the local cluster) when the first attempt comes. ``_lock`` guards what they share
 (the attempts waiting for the client, the stops to send); ``_live`` and ``_stopping`` are
 only touched by single dict and set operations, atomic under the GIL.
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import itertools
 import logging
 import os
@@ -301,7 +305,22 @@ class DaskBackend(Backend):
             attempt.fail(exc)
             return
         attempt.state = _Submitted(future, client)
-        _on_loop(client, self._watch, client, future, attempt)
+        future.add_done_callback(functools.partial(self._done, client, attempt))
+
+    def _done(self, client: Any, attempt: Attempt, future: Any) -> None:
+        """Dask has the outcome (on dask's callback thread): a value that came home in an
+        event is reported already, so nothing is fetched; otherwise `_watch` fetches it."""
+        state = attempt.state
+        if isinstance(state, _Submitted) and state.home:
+            self._forget(attempt, future.key)
+            return
+        with contextlib.suppress(RuntimeError):  # a closed client: shutdown settled it
+            _on_loop(client, self._watch, client, future, attempt)
+
+    def _forget(self, attempt: Attempt, key: str) -> None:
+        self._live.pop(key, None)
+        self._stopping.discard(key)
+        attempt.state = None  # the future goes: dask may forget the result
 
     def _subscribe(self, client: Client) -> None:
         if not self._subscribed:
@@ -420,9 +439,7 @@ class DaskBackend(Backend):
                 value = value.value
             attempt.succeed(value)
         finally:
-            self._live.pop(key, None)
-            self._stopping.discard(key)
-            attempt.state = None  # the future goes: dask may forget the result
+            self._forget(attempt, key)
 
     def _failure(self, attempt: Attempt, key: str, exc: BaseException) -> BaseException:
         """What to report for a dask error: the body's own exceptions as they are."""
@@ -534,16 +551,20 @@ class DaskBackend(Backend):
             attempt.fail(exc)
             return
         attempt.succeed(value)
+        state = attempt.state
+        if isinstance(state, _Submitted):
+            state.home = True  # dask's "done", which follows, fetches nothing
 
 
 class _Submitted:
     """`Attempt.state` once dask has the attempt: its future and the client that owns it."""
 
-    __slots__ = ("client", "future")
+    __slots__ = ("client", "future", "home")
 
     def __init__(self, future: Any, client: Client) -> None:
         self.future = future
         self.client = client
+        self.home = False  # its value came home in an event
 
 
 def _on_loop(client: Client, fn: Callable[..., Any], *args: Any) -> None:
