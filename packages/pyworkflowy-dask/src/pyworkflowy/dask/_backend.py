@@ -8,9 +8,9 @@ by the cluster), so some wait in dask's queues: an attempt with a timeout has it
 send a begin event when the body starts (`Attempt.began`), and its timeout counts from
 there. A small value comes home in an event (``[key, pickled value]``, `_on_progress`)
 ahead of dask's "done", and is reported at once. When the future is done
-(``add_done_callback``, on dask's callback thread) any other outcome is fetched on the
-client's event loop (``client.gather(..., asynchronous=True)``, which batches the fetches
-of concurrent attempts) and reported from that thread.
+(`_await_done`, on the client's event loop) any other outcome is fetched there
+(``client.gather(..., asynchronous=True)``, which batches the fetches of concurrent
+attempts) and reported from that thread.
 
 Stopping (a cancel, a timeout, an aborted run) cancels the attempt's dask future, so work
 still queued never starts, and sets the body's ``current_task().cancel_event`` on the
@@ -20,9 +20,9 @@ cancelled. ``stop_grace`` seconds later the workers where a stopped body still r
 is blocked in C code) are restarted (``client.restart_workers``). The attempt ends
 ``CANCELLED``; its result, if any, is dropped.
 
-Shared state: the runner's loop thread runs `start` and `stop`; dask's callback thread
-runs `_done`; the dask client's loop thread runs `_watch`, `_flush_stops` and
-`_on_progress`; a helper thread connects (or
+Shared state: the runner's loop thread runs `start` and `stop`; the dask client's loop
+thread runs `_await_done`, `_watch`, `_flush_stops` and `_on_progress`; a helper thread
+connects (or
 starts the local cluster) when the first attempt comes. ``_lock`` guards what they share
 (the attempts waiting for the client, the stops to send); ``_live`` and ``_stopping`` are
 only touched by single dict and set operations, atomic under the GIL.
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import functools
 import itertools
 import logging
 import os
@@ -305,17 +304,22 @@ class DaskBackend(Backend):
             attempt.fail(exc)
             return
         attempt.state = _Submitted(future, client)
-        future.add_done_callback(functools.partial(self._done, client, attempt))
+        _on_loop(client, self._await_done, client, future, attempt)
 
-    def _done(self, client: Any, attempt: Attempt, future: Any) -> None:
-        """Dask has the outcome (on dask's callback thread): a value that came home in an
-        event is reported already, so nothing is fetched; otherwise `_watch` fetches it."""
-        state = attempt.state
-        if isinstance(state, _Submitted) and state.home:
-            self._forget(attempt, future.key)
-            return
-        with contextlib.suppress(RuntimeError):  # a closed client: shutdown settled it
-            _on_loop(client, self._watch, client, future, attempt)
+    async def _await_done(self, client: Any, future: Any, attempt: Attempt) -> None:
+        """On the client's loop: wait until dask has the outcome, without fetching it. A
+        value that came home in an event is reported already; other outcomes `_watch`
+        fetches. (``future._state.wait()`` is what ``Future.add_done_callback`` waits on,
+        without its hop through a thread; a dask without it goes straight to `_watch`.)"""
+        wait = getattr(getattr(future, "_state", None), "wait", None)
+        if wait is not None:
+            while future.status == "pending":
+                await wait()
+            state = attempt.state
+            if isinstance(state, _Submitted) and state.home:
+                self._forget(attempt, future.key)
+                return
+        await self._watch(client, future, attempt)
 
     def _forget(self, attempt: Attempt, key: str) -> None:
         self._live.pop(key, None)
