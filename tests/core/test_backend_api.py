@@ -956,3 +956,40 @@ def test_sync_tasks_of_a_coroutine_only_backend_run_on_a_thread_pool_of_their_ow
     assert on_loop.result() == threading.current_thread().name  # the runner's loop thread
     assert on_pool.result() != on_loop.result()
     assert on_loop.backend == on_pool.backend == "io"
+
+
+class SizedBackend(Backend):
+    """Runs bodies at once, in `start`; says how many attempts it takes, and records the
+    bound each run opens it with."""
+
+    def __init__(self, size: int | None) -> None:
+        self.max_workers = size
+        self.opened: list[int | None] = []
+
+    def open(self, loop: asyncio.AbstractEventLoop, max_workers: int | None) -> None:
+        self.opened.append(max_workers)
+
+    def start(self, attempt: Attempt) -> None:
+        attempt.succeed(attempt.call())
+
+
+def test_a_backends_declared_size_is_read_again_as_each_run_starts() -> None:
+    backend = SizedBackend(None)
+    with TaskRunner(backends={"sized": backend}, backend="sized", max_workers=4) as runner:
+        runner.submit(abs, -1)
+        runner.run()
+        backend.max_workers = 40  # say, its cluster grew
+        runner.submit(abs, -2)
+        runner.run()
+    assert backend.opened == [4, 40]
+
+
+def test_max_workers_given_for_a_backend_wins_over_its_declared_size() -> None:
+    backend = SizedBackend(40)
+    with TaskRunner(backends={"sized": backend}, backend="sized", max_workers={"sized": 3}) as r:
+        r.submit(abs, -1)
+        r.run()
+        backend.max_workers = 50
+        r.submit(abs, -2)
+        r.run()
+    assert backend.opened == [3, 3]

@@ -366,3 +366,72 @@ def test_constructing_the_runner_finds_dask_by_entry_point_and_starts_nothing() 
 def test_conflicting_options_are_refused(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         DaskBackend(**kwargs)
+
+
+def busy(seconds: float) -> str:
+    import time
+
+    time.sleep(seconds)  # the workload: it holds a worker thread this long
+    return "busy"
+
+
+def test_a_timeout_counts_from_when_the_body_begins_not_while_it_waits_in_dask(
+    backend: DaskBackend,
+) -> None:
+    # Both worker threads are busy for longer than the timed task's timeout: it waits in
+    # dask's queue, and that wait is not held against it.
+    hold = task(backend="dask", name="hold")(busy)
+    quick = task(backend="dask", timeout=0.5, name="quick")(lambda: "done")
+    with TaskRunner(backends={"dask": backend}, on_task_error="continue") as runner:
+        holders = [runner.submit(hold, 1.5) for _ in range(2)]
+        timed = runner.submit(quick)
+        runner.run()
+    assert [h.result() for h in holders] == ["busy", "busy"]
+    assert timed.result() == "done"
+
+
+def test_the_backend_takes_attempts_by_the_size_of_its_cluster(
+    backend: DaskBackend, client: Client
+) -> None:
+    threads = sum(client.nthreads().values())
+    assert backend.max_workers == 2 * threads + 16
+    assert DaskBackend(n_workers=3, threads_per_worker=2).max_workers == 2 * 6 + 16
+
+
+def big_text(n: int) -> str:
+    return "x" * n
+
+
+@pytest.mark.parametrize("size", [10, 100_000])
+def test_small_and_large_values_come_home_alike(backend: DaskBackend, size: int) -> None:
+    made = task(backend="dask", name="big_text")(big_text)
+    with TaskRunner(backends={"dask": backend}) as runner:
+        handle = runner.submit(made, size)
+        runner.run()
+    assert handle.result() == "x" * size
+
+
+def test_a_value_plain_pickle_refuses_still_comes_home(backend: DaskBackend) -> None:
+    # make_adder returns a local function: plain pickle refuses it, dask's cloudpickle not
+    made = task(backend="dask", name="make_adder")(make_adder)
+    with TaskRunner(backends={"dask": backend}) as runner:
+        handle = runner.submit(made, 2)
+        runner.run()
+    assert handle.result()(40) == 42
+
+
+def test_your_client_gets_its_send_interval_back_at_shutdown(client: Client) -> None:
+    comm = client.scheduler_comm
+    assert comm is not None
+    before = comm.interval
+    backend = DaskBackend(client=client, send_interval=0.003)
+    with TaskRunner(backends={"dask": backend}, backend="dask") as runner:
+        runner.submit(abs, -1)
+        runner.run()
+        assert comm.interval == 0.003
+    assert comm.interval == before
+
+
+def test_a_negative_send_interval_is_refused() -> None:
+    with pytest.raises(ValueError, match="send_interval"):
+        DaskBackend(send_interval=-1)

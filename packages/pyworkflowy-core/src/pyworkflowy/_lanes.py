@@ -29,9 +29,25 @@ _INF = float("inf")
 class Lane:
     """A backend's ready handles (FIFO; a retry goes first) and its slots."""
 
-    __slots__ = ("backend", "engine", "limit", "name", "prepares", "ready", "running")
+    __slots__ = (
+        "backend",
+        "engine",
+        "limit",
+        "name",
+        "prepares",
+        "ready",
+        "running",
+        "sized_by_backend",
+    )
 
-    def __init__(self, name: str, backend: Backend, limit: int | None, engine: Engine) -> None:
+    def __init__(
+        self,
+        name: str,
+        backend: Backend,
+        limit: int | None,
+        engine: Engine,
+        sized_by_backend: bool = False,
+    ) -> None:
         self.name = name
         self.backend = backend
         self.engine = engine
@@ -39,8 +55,15 @@ class Lane:
         self.ready: deque[TaskHandle] = deque()
         self.running = 0
         self.prepares = type(backend).prepare is not Backend.prepare
+        # Its slots are what the backend declares (``Backend.max_workers``): read again at
+        # each run's start, so a backend sized by its cluster follows the cluster.
+        self.sized_by_backend = sized_by_backend
 
     def open(self, loop: Any) -> None:
+        if self.sized_by_backend:
+            declared = self.backend.max_workers
+            if declared is not None and declared >= 1:
+                self.limit = declared
         self.backend.open(loop, None if self.limit == _INF else int(self.limit))
 
 

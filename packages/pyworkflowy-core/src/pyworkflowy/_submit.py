@@ -89,11 +89,13 @@ class Submitter:
             backend = make_backend("thread", False, explicit or self.max_workers)
         elif backend is None:
             backend = make_backend(name, coroutines, explicit or self.max_workers)
+        sized_by_backend = False
         if name == "asyncio" and coroutines:
             limit = self.max_concurrency
         else:
+            sized_by_backend = not explicit and not sync_pool
             limit = explicit or backend.max_workers or self.max_workers
-        lane = Lane(name, backend, limit, self.engine)
+        lane = Lane(name, backend, limit, self.engine, sized_by_backend)
         loop = self.engine.loop
         if loop is not None:
             lane.open(loop)

@@ -293,7 +293,9 @@ class Backend(ABC):
     reports_begin: bool = False
     """Calls `Attempt.began` when a body really starts; timeouts count from then."""
     max_workers: int | None = None
-    """How many attempts it runs at once; ``None``: the runner's ``max_workers``."""
+    """How many attempts it takes at once; ``None``: the runner's ``max_workers``. Read
+    when its lane is made and again as each run starts (a property may follow a cluster);
+    ``TaskRunner(max_workers={name: n})`` overrides it."""
 
     def open(self, loop: asyncio.AbstractEventLoop, max_workers: int | None) -> None:  # noqa: B027
         """A run starts on ``loop``; at most ``max_workers`` attempts at once (None: no bound)."""

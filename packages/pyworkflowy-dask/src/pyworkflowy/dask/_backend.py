@@ -3,9 +3,14 @@
 How an attempt runs. `start` (on the runner's loop) pickles the call, submits one dask
 task for it (``run_attempt``, key ``"{task}-{handle id}-{attempt}-{session}{n}"``: new for
 every attempt, ``pure=False``, ``retries=0``: retries, backoff and timeouts stay the
-runner's) and calls `Attempt.began`, so a timeout counts from there. The outcome is
-awaited on the dask client's own event loop (``client.gather(..., asynchronous=True)``,
-which batches the fetches of concurrent attempts) and reported from that thread.
+runner's). The runner hands it up to `DaskBackend.max_workers` attempts at once (sized
+by the cluster), so some wait in dask's queues: an attempt with a timeout has its worker
+send a begin event when the body starts (`Attempt.began`), and its timeout counts from
+there. A small value comes home in an event (``[key, pickled value]``, `_on_progress`)
+ahead of dask's "done", and is reported at once. When the future is done
+(`_await_done`, on the client's event loop) any other outcome is fetched there
+(``client.gather(..., asynchronous=True)``, which batches the fetches of concurrent
+attempts) and reported from that thread.
 
 Stopping (a cancel, a timeout, an aborted run) cancels the attempt's dask future, so work
 still queued never starts, and sets the body's ``current_task().cancel_event`` on the
@@ -16,7 +21,8 @@ is blocked in C code) are restarted (``client.restart_workers``). The attempt en
 ``CANCELLED``; its result, if any, is dropped.
 
 Shared state: the runner's loop thread runs `start` and `stop`; the dask client's loop
-thread runs `_watch`, `_flush_stops` and `_on_progress`; a helper thread connects (or
+thread runs `_await_done`, `_watch`, `_flush_stops` and `_on_progress`; a helper thread
+connects (or
 starts the local cluster) when the first attempt comes. ``_lock`` guards what they share
 (the attempts waiting for the client, the stops to send); ``_live`` and ``_stopping`` are
 only touched by single dict and set operations, atomic under the GIL.
@@ -29,6 +35,7 @@ import contextlib
 import itertools
 import logging
 import os
+import pickle
 import threading
 import uuid
 from collections.abc import Callable
@@ -43,6 +50,7 @@ from ._worker import (
     LOGS_ATTR,
     Call,
     Logged,
+    SentHome,
     allowed_failures,
     cancel_keys,
     run_attempt,
@@ -73,11 +81,15 @@ class DaskBackend(Backend):
     A stopped body (cancel, timeout) is interrupted on its worker; one still running
     ``stop_grace`` seconds later (blocked in C code) has its worker restarted
     (``None``: never restart a worker).
+
+    The client sends its messages to the scheduler every ``send_interval`` seconds (dask's
+    default is 10 ms; ``None`` leaves the client's own): a chain of tasks waits that long
+    at each step. Your client gets its interval back at ``shutdown``.
     """
 
     runs_coroutines = True
     can_stop = True  # a running body is interrupted, its worker restarted as a last resort
-    reports_begin = True  # began() when the attempt reaches dask: cluster start-up is free
+    reports_begin = True  # began() when a worker starts the body: queueing is free
 
     def __init__(
         self,
@@ -85,6 +97,7 @@ class DaskBackend(Backend):
         client: Client | None = None,
         *,
         stop_grace: float | None = 5.0,
+        send_interval: float | None = 0.001,
         **cluster_kwargs: Any,
     ) -> None:
         if address is not None and client is not None:
@@ -99,7 +112,13 @@ class DaskBackend(Backend):
             raise TypeError(f"DaskBackend address must be a string, got {address!r}")
         if stop_grace is not None and not stop_grace >= 0:
             raise ValueError(f"DaskBackend stop_grace must be >= 0 or None, got {stop_grace!r}")
+        if send_interval is not None and not send_interval >= 0:
+            raise ValueError(
+                f"DaskBackend send_interval must be >= 0 or None, got {send_interval!r}"
+            )
         self.stop_grace = stop_grace
+        self.send_interval = send_interval
+        self._interval_was: float | None = None  # the user's client's own, given back
         self.address = address
         self._user_client = client
         self._cluster_kwargs = cluster_kwargs
@@ -120,6 +139,36 @@ class DaskBackend(Backend):
         self._counter = itertools.count()
         self._checker = CallChecker()
         self._levels: tuple[tuple[str, int], ...] = ()
+        self._threads: int | None = None  # the cluster's worker threads, last read
+
+    @property
+    def max_workers(self) -> int | None:  # type: ignore[override]
+        """How many attempts the runner hands dask at once: 2 x the cluster's worker
+        threads + 16, enough to keep every worker busy while results travel home. Read
+        again as each run starts, so it follows workers that come and go; ``None`` (the
+        runner's ``max_workers``) until a scheduler of unknown size is reached.
+        """
+        threads = self._cluster_threads()
+        return None if threads is None else 2 * threads + 16
+
+    def _cluster_threads(self) -> int | None:
+        client = self._client
+        if client is not None:
+            try:  # cluster-wide totals only: one small request, once per run
+                total = client.scheduler_info(n_workers=0).get("total_threads")
+            except Exception as exc:  # a closing client: keep the last figure
+                _log.debug("could not read the dask cluster's size: %s", exc)
+            else:
+                if isinstance(total, int) and total > 0:
+                    self._threads = total
+            return self._threads
+        if self.address is None and self._threads is None:  # the LocalCluster to come
+            options = self._cluster_kwargs
+            workers = options.get("n_workers", os.cpu_count() or 1)
+            threads = options.get("threads_per_worker", 1)
+            if isinstance(workers, int) and isinstance(threads, int) and workers * threads > 0:
+                return workers * threads
+        return self._threads
 
     @property
     def client(self) -> Client | None:
@@ -163,6 +212,7 @@ class DaskBackend(Backend):
             attempt.idempotency_key,
             os.getpid(),
             self._levels,
+            attempt.timeout is not None,
         )
         client = self._client
         if client is None:
@@ -222,6 +272,9 @@ class DaskBackend(Backend):
             _stop_now(client, list(futures.values()))
         if self._subscribed:
             self._subscribed = False
+            comm = getattr(client, "scheduler_comm", None)
+            if self._interval_was is not None and comm is not None:
+                comm.interval, self._interval_was = self._interval_was, None  # yours again
             if not self._owns_client:
                 with contextlib.suppress(Exception):  # the user closed their client already
                     client.unsubscribe_topic(self._topic)
@@ -242,23 +295,55 @@ class DaskBackend(Backend):
         """Hand ``call`` to dask; its outcome is awaited on the client's loop (any thread)."""
         self._subscribe(client)
         key = call.key
+        self._live[key] = attempt  # before dask has it: its begin event finds it
         try:
             future = client.submit(run_attempt, call, key=key, pure=False, retries=0)
         except Exception as exc:
+            self._live.pop(key, None)
             exc.add_note(f"pyworkflowy could not submit task {attempt.handle.id!r} to dask")
             attempt.fail(exc)
             return
         attempt.state = _Submitted(future, client)
-        self._live[key] = attempt
-        attempt.began()
-        _on_loop(client, self._watch, client, future, attempt)
+        _on_loop(client, self._await_done, client, future, attempt)
+
+    async def _await_done(self, client: Any, future: Any, attempt: Attempt) -> None:
+        """On the client's loop: wait until dask has the outcome, without fetching it. A
+        value that came home in an event is reported already; other outcomes `_watch`
+        fetches. (``future._state.wait()`` is what ``Future.add_done_callback`` waits on,
+        without its hop through a thread; a dask without it goes straight to `_watch`.)"""
+        wait = getattr(getattr(future, "_state", None), "wait", None)
+        if wait is not None:
+            while future.status == "pending":
+                await wait()
+            state = attempt.state
+            if isinstance(state, _Submitted) and state.home:
+                self._forget(attempt, future.key)
+                return
+        await self._watch(client, future, attempt)
+
+    def _forget(self, attempt: Attempt, key: str) -> None:
+        self._live.pop(key, None)
+        self._stopping.discard(key)
+        attempt.state = None  # the future goes: dask may forget the result
 
     def _subscribe(self, client: Client) -> None:
         if not self._subscribed:
             self._subscribed = True
+            self._tune(client)
             client.subscribe_topic(self._topic, self._on_progress)
             if self._cluster is None:  # a scheduler this backend did not configure
                 _on_loop(client, self._check_allowed_failures, client)
+
+    def _tune(self, client: Client) -> None:
+        """Send to the scheduler every ``send_interval`` s rather than dask's 10 ms: each
+        attempt that a result readies is one message, and a chain waits for each."""
+        comm = getattr(client, "scheduler_comm", None)
+        interval = getattr(comm, "interval", None)
+        if self.send_interval is None or not isinstance(interval, float):
+            return
+        if not self._owns_client:
+            self._interval_was = interval
+        comm.interval = self.send_interval  # type: ignore[union-attr]
 
     async def _check_allowed_failures(self, client: Any) -> None:
         """Warn once if the scheduler re-runs the tasks of dead workers by itself."""
@@ -347,14 +432,18 @@ class DaskBackend(Backend):
             _relay_logs(attempt, exc.__dict__.pop(LOGS_ATTR, None) if _has_dict(exc) else None)
             attempt.fail(self._failure(attempt, key, exc))
         else:
+            if isinstance(value, SentHome):  # its event reported it, unless it was lost
+                if attempt.current:
+                    handle_id = attempt.handle.id
+                    message = f"the value of task {handle_id!r} was lost on its way from dask"
+                    attempt.fail(TaskLostError(message))
+                return
             if isinstance(value, Logged):
                 _relay_logs(attempt, value.records)
                 value = value.value
             attempt.succeed(value)
         finally:
-            self._live.pop(key, None)
-            self._stopping.discard(key)
-            attempt.state = None  # the future goes: dask may forget the result
+            self._forget(attempt, key)
 
     def _failure(self, attempt: Attempt, key: str, exc: BaseException) -> BaseException:
         """What to report for a dask error: the body's own exceptions as they are."""
@@ -429,9 +518,21 @@ class DaskBackend(Backend):
             _log.warning("pyworkflowy: could not restart dask workers for %s: %s", keys, exc)
 
     def _on_progress(self, event: tuple[float, Any]) -> None:
-        """A body's progress event (on the client's loop): relay it to its attempt."""
+        """A body's event (on the client's loop): it began (``[key]``, a timed attempt's
+        timeout counts from here), or its progress; relayed to its attempt."""
         try:
-            key, done, total, message = event[1]
+            data = event[1]
+            if len(data) == 1:
+                attempt = self._live.get(data[0])
+                if attempt is not None:
+                    attempt.began()
+                return
+            if len(data) == 2:  # a small value, ahead of dask's "done"
+                attempt = self._live.get(data[0])
+                if attempt is not None:
+                    self._value_home(attempt, data[1])
+                return
+            key, done, total, message = data
         except (TypeError, ValueError):
             return
         attempt = self._live.get(key)
@@ -446,15 +547,28 @@ class DaskBackend(Backend):
                 "task %r: progress from dask was refused: %s", handle.id, exc, extra=fields
             )
 
+    def _value_home(self, attempt: Attempt, data: bytes) -> None:
+        try:
+            value = pickle.loads(data)
+        except Exception as exc:  # a class this process cannot import: say which
+            exc.add_note(f"pyworkflowy could not load the value of task {attempt.handle.id!r}")
+            attempt.fail(exc)
+            return
+        attempt.succeed(value)
+        state = attempt.state
+        if isinstance(state, _Submitted):
+            state.home = True  # dask's "done", which follows, fetches nothing
+
 
 class _Submitted:
     """`Attempt.state` once dask has the attempt: its future and the client that owns it."""
 
-    __slots__ = ("client", "future")
+    __slots__ = ("client", "future", "home")
 
     def __init__(self, future: Any, client: Client) -> None:
         self.future = future
         self.client = client
+        self.home = False  # its value came home in an event
 
 
 def _on_loop(client: Client, fn: Callable[..., Any], *args: Any) -> None:

@@ -9,8 +9,14 @@ tells the client which bodies outlived their stop. A key cancelled before its bo
 started is remembered (`_cancelled`, the last `CANCELLED_KEPT`), and that body then never
 starts.
 
-Progress goes home as structured events (``Worker.log_event``) on the backend's topic,
+A body with a timeout says it begins with a ``[key]`` event on the backend's topic (its
+timeout counts from there, not while it waits in the cluster's queues). Progress goes
+home as structured events (``Worker.log_event``) on the backend's topic,
 at most every `PROGRESS_INTERVAL` seconds per attempt; the last report is always sent.
+
+A small value goes home the same way, as a ``[key, pickled value]`` event (at most
+`HOME_LIMIT` bytes; the scheduler keeps the last events of a topic, so they stay small):
+the runner has it before dask says the task is done, without fetching it.
 
 Logs go home with the outcome: in a worker process other than the runner's, what a body
 logs (while it runs, in its own thread or event loop) is caught by a handler on the
@@ -26,6 +32,7 @@ import contextvars
 import logging
 import os
 import pickle
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -36,10 +43,12 @@ from pyworkflowy.backends import portable_record, task_context
 
 __all__ = [
     "CANCELLED_KEPT",
+    "HOME_LIMIT",
     "LOGS_ATTR",
     "PROGRESS_INTERVAL",
     "Call",
     "Logged",
+    "SentHome",
     "allowed_failures",
     "cancel_keys",
     "run_attempt",
@@ -48,6 +57,7 @@ __all__ = [
 
 PROGRESS_INTERVAL = 0.1  # seconds between two progress events of one attempt
 CANCELLED_KEPT = 10_000  # keys cancelled before they started that a worker remembers
+HOME_LIMIT = 8192  # bytes: a pickled value up to this size goes home in an event
 
 _lock = threading.Lock()
 _running: dict[str, _Body] = {}
@@ -123,6 +133,7 @@ class Call:
         "name",
         "number",
         "payload",
+        "timed",
         "topic",
     )
 
@@ -138,6 +149,7 @@ class Call:
         idempotency_key: str,
         home: int = 0,
         levels: tuple[tuple[str, int], ...] = (),
+        timed: bool = False,
     ) -> None:
         self.payload = payload  # pickled (fn, args, kwargs)
         self.key = key
@@ -149,10 +161,18 @@ class Call:
         self.idempotency_key = idempotency_key
         self.home = home  # the runner's process id: logs are caught in other processes
         self.levels = levels  # the runner's logger levels when its run started
+        self.timed = timed  # it has a timeout: say when the body begins (``[key]`` event)
 
     def __reduce__(self) -> tuple[Any, ...]:
         fields = (self.payload, self.key, self.name, self.handle_id, self.number)
-        extra = (self.is_async, self.topic, self.idempotency_key, self.home, self.levels)
+        extra = (
+            self.is_async,
+            self.topic,
+            self.idempotency_key,
+            self.home,
+            self.levels,
+            self.timed,
+        )
         return (Call, (*fields, *extra))
 
 
@@ -171,7 +191,9 @@ def run_attempt(call: Call) -> Any:
             )
         _running[call.key] = body
     sender = _ProgressSender(call.key, call.topic)
-    sender.worker = _this_worker()
+    sender.worker = worker = _this_worker()
+    if call.timed and worker is not None:  # its timeout counts from now, not from submit
+        worker.log_event(call.topic, [call.key])
     context = TaskContext(
         call.name,
         call.handle_id,
@@ -215,7 +237,35 @@ def run_attempt(call: Call) -> Any:
         with _lock:
             _running.pop(call.key, None)
         sender.flush()
-    return Logged(value, caught) if caught else value
+    if caught:
+        return Logged(value, caught)
+    return _send_home(sender.worker, call, value)
+
+
+class SentHome:
+    """What dask keeps of a value that went home in an event (`_send_home`)."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (SentHome, ())
+
+
+def _send_home(worker: Any, call: Call, value: Any) -> Any:
+    """A small value goes home at once, in a ``[key, pickled value]`` event on the
+    backend's topic: it reaches the client ahead of dask's "done", and the client need
+    not fetch it (a round trip through the scheduler). Dask keeps a `SentHome` instead.
+    A large or unpicklable value is returned for dask to keep and the client to fetch."""
+    if worker is None or sys.getsizeof(value) > HOME_LIMIT:
+        return value
+    try:
+        data = pickle.dumps(value, protocol=5)
+    except Exception:
+        return value
+    if len(data) > HOME_LIMIT:
+        return value
+    worker.log_event(call.topic, [call.key, data])
+    return SentHome()
 
 
 class _Stop(BaseException):
