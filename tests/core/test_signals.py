@@ -105,6 +105,57 @@ def test_sigterm_without_handle_signals_keeps_its_default(tmp_path: Path) -> Non
     assert done.returncode == -signal.SIGTERM
 
 
+CAUGHT_ELSEWHERE = textwrap.dedent(
+    """
+    import asyncio, signal, threading
+    from pyworkflowy import TaskRunner, task
+
+    @task(name="blocked", backend="thread")
+    def blocked() -> None:
+        print("running", flush=True)
+        threading.Event().wait()
+
+    @task(name="masking")
+    async def masking() -> None:  # on the loop's (the main) thread
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        print("masked", flush=True)
+        await asyncio.Event().wait()
+
+    with TaskRunner() as runner:
+        runner.submit(blocked)
+        runner.submit(masking)
+        try:
+            runner.run()
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_caught_on_a_body_thread_still_wakes_the_idle_loop(tmp_path: Path) -> None:
+    """The kernel may give Ctrl-C to any thread: here it can only take the body's, while
+    the main thread sleeps in the loop's select() with nothing due. Its handler must still
+    run (a wakeup fd), or the Ctrl-C is lost and the program hangs."""
+    script = tmp_path / "work.py"
+    script.write_text(CAUGHT_ELSEWHERE)
+    child = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert child.stdout is not None
+    with ended_after(child):
+        started = {child.stdout.readline(), child.stdout.readline()}
+        assert started == {"running\n", "masked\n"}
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=30)
+    assert child.returncode == 0, err
+    assert out.splitlines() == ["interrupted"]
+
+
 STUCK_FLUSH = textwrap.dedent(
     """
     import threading

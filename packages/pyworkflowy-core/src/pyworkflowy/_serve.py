@@ -78,6 +78,7 @@ class Driver:
             if owner is not None:  # a runner dropped without shutdown() closes its loop
                 weakref.finalize(owner, _close_loop, runner.get_loop())
         self.terminated = self.hurry = False
+        woken = _wake_on_signals(runner.get_loop())
         try:
             return runner.run(coro())
         except KeyboardInterrupt:
@@ -91,6 +92,9 @@ class Driver:
             if self.terminated:  # SIGTERM with handle_signals=True: as Ctrl-C is
                 raise KeyboardInterrupt("SIGTERM") from None
             raise
+        finally:
+            if woken is not None:
+                woken()
 
     def close_loop(self) -> None:
         import asyncio
@@ -335,6 +339,60 @@ def at_interpreter_exit(fn: Callable[[], object]) -> None:
 def _stop_all_at_exit() -> None:
     for driver in list(_at_exit or ()):
         driver.stop_at_exit()
+
+
+def _wake_on_signals(loop: asyncio.AbstractEventLoop) -> Callable[[], None] | None:
+    """Make a signal wake ``loop`` while ``run()`` waits in it; returns the undoing call.
+
+    The kernel may hand a Ctrl-C to any thread, a body's say; Python then runs its handler
+    (asyncio.Runner's, which cancels the run) in the main thread, but only once that thread
+    runs again, and a loop blocked in ``select()`` with nothing due never would: the Ctrl-C
+    is lost. A wakeup fd (as ``loop.add_signal_handler`` sets) wakes it. Left alone if one
+    is set already, or where it cannot be (not the main thread, a loop without readers).
+    """
+    import signal
+    import socket
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+
+    def drain() -> None:
+        with contextlib.suppress(OSError):
+            while reader.recv(4096):
+                pass
+
+    try:
+        loop.add_reader(reader.fileno(), drain)
+    except (NotImplementedError, RuntimeError):
+        reader.close()
+        writer.close()
+        return None
+    try:
+        previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    except ValueError:
+        previous = None
+    if previous != -1:  # somebody's own (or none can be set): theirs stays
+        if previous is not None:
+            signal.set_wakeup_fd(previous)
+        loop.remove_reader(reader.fileno())
+        reader.close()
+        writer.close()
+        return None
+
+    def undo() -> None:
+        with contextlib.suppress(ValueError):
+            current = signal.set_wakeup_fd(-1)
+            if current not in (-1, writer.fileno()):  # set by somebody since: theirs
+                signal.set_wakeup_fd(current)
+        if not loop.is_closed():
+            loop.remove_reader(reader.fileno())
+        reader.close()
+        writer.close()
+
+    return undo
 
 
 def busy_off_loop(engine: Engine) -> bool:
