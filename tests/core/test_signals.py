@@ -107,18 +107,18 @@ def test_sigterm_without_handle_signals_keeps_its_default(tmp_path: Path) -> Non
 
 CAUGHT_ELSEWHERE = textwrap.dedent(
     """
-    import asyncio, signal, threading
+    import asyncio, os, signal, threading
     from pyworkflowy import TaskRunner, task
 
     @task(name="blocked", backend="thread")
     def blocked() -> None:
-        print("running", flush=True)
+        os.write(1, b"running\\n")  # one write: the two threads' lines do not mix
         threading.Event().wait()
 
     @task(name="masking")
     async def masking() -> None:  # on the loop's (the main) thread
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        print("masked", flush=True)
+        os.write(1, b"masked\\n")
         await asyncio.Event().wait()
 
     with TaskRunner() as runner:
