@@ -218,3 +218,49 @@ def test_prints_and_log_records_go_above_the_live_panel_whole(terminal: Screen) 
     for n in range(3):
         assert f"printed line {n}" in lines
         assert f"LOG logged line {n}" in lines
+
+
+def test_in_a_notebook_with_ipywidgets_rich_draws_the_panel_into_the_cell(
+    screen: Screen, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A notebook as rich sees one: its detection says so, and IPython's ``display`` and
+    ipywidgets' ``Output`` take what is drawn (stand-ins: no kernel runs in tests)."""
+    import importlib.machinery
+    import types
+
+    pytest.importorskip("rich")
+    import rich.console
+
+    shown: list[str] = []
+
+    class Output:  # ipywidgets.Output: a cell area that the panel is redrawn into
+        def __enter__(self) -> Output:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def clear_output(self, wait: bool = False) -> None:
+            shown.append("<cleared>")
+
+    def display(thing: Any) -> None:  # IPython.display.display: the cell's output
+        text = getattr(thing, "text", None)
+        shown.append(text if isinstance(text, str) else repr(thing))
+
+    def module(name: str, **attrs: Any) -> types.ModuleType:
+        made = types.ModuleType(name)
+        made.__spec__ = importlib.machinery.ModuleSpec(name, None)
+        made.__dict__.update(attrs)
+        return made
+
+    monkeypatch.setattr(rich.console, "_is_jupyter", lambda: True)
+    monkeypatch.setitem(sys.modules, "ipywidgets", module("ipywidgets", Output=Output))
+    monkeypatch.setitem(sys.modules, "IPython", module("IPython"))
+    monkeypatch.setitem(sys.modules, "IPython.display", module("IPython.display", display=display))
+    with shown_on(screen), TaskRunner(on_task_error="continue", progress=True) as runner:
+        small_run(runner)
+    assert screen.text() == ""  # nothing went to stderr: it is all in the cell
+    drawn = "".join(shown)
+    assert "<cleared>" in shown  # redrawn in place
+    assert "5/5 done (100%)" in drawn
+    assert "0 running, 0 retrying, 1 failed, 1 skipped, 0 cancelled" in drawn
