@@ -205,10 +205,14 @@ def test_serving_under_raise_does_not_log_a_failure_handed_to_whoever_awaits_it(
         serving = asyncio.ensure_future(runner.serve())
         gate = asyncio.Event()
 
+        async def ready() -> None:
+            """Awaited first: once it is done, the runner serves on this loop."""
+
         async def request() -> None:
             await gate.wait()
             raise Boom("bad request")
 
+        await runner.submit(ready)  # serving: awaiting a handle now waits without a step
         handle = runner.submit(request, key="request")
         gate.set()  # the body goes on only once we wait: nobody else runs until we await
         try:
