@@ -30,7 +30,6 @@ only touched by single dict and set operations, atomic under the GIL.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import itertools
 import logging
@@ -44,8 +43,10 @@ from typing import TYPE_CHECKING, Any
 from pyworkflowy import TaskCancelledError
 from pyworkflowy.backends import Attempt, Backend
 
-from ._errors import TaskLostError, WorkerDiedError
+from ._errors import TaskLostError
+from ._outcomes import failure, has_dict, logger_levels, relay_logs
 from ._serialize import CallChecker, dumps, submission_error
+from ._stops import enforce_stop, stop_now
 from ._worker import (
     LOGS_ATTR,
     Call,
@@ -54,7 +55,6 @@ from ._worker import (
     allowed_failures,
     cancel_keys,
     run_attempt,
-    still_running,
 )
 
 if TYPE_CHECKING:
@@ -188,7 +188,7 @@ class DaskBackend(Backend):
     def open(self, loop: asyncio.AbstractEventLoop, max_workers: int | None) -> None:
         # The client keeps its own loop; nothing depends on the runner's. Workers take
         # this process's logger levels as they are when the run starts.
-        self._levels = _logger_levels()
+        self._levels = logger_levels()
 
     def start(self, attempt: Attempt) -> None:
         handle = attempt.handle
@@ -269,7 +269,7 @@ class DaskBackend(Backend):
         futures.update((s.future.key, s.future) for s in submitted)
         if futures:
             self._stopping.update(futures)
-            _stop_now(client, list(futures.values()))
+            stop_now(client, list(futures.values()))
         if self._subscribed:
             self._subscribed = False
             comm = getattr(client, "scheduler_comm", None)
@@ -429,8 +429,8 @@ class DaskBackend(Backend):
         try:
             value = await client.gather(future, asynchronous=True)
         except BaseException as exc:  # asyncio's CancelledError too: the client is closing
-            _relay_logs(attempt, exc.__dict__.pop(LOGS_ATTR, None) if _has_dict(exc) else None)
-            attempt.fail(self._failure(attempt, key, exc))
+            relay_logs(attempt, exc.__dict__.pop(LOGS_ATTR, None) if has_dict(exc) else None)
+            attempt.fail(failure(exc, attempt.handle.id, key, key in self._stopping))
         else:
             if isinstance(value, SentHome):  # its event reported it, unless it was lost
                 if attempt.current:
@@ -439,41 +439,11 @@ class DaskBackend(Backend):
                     attempt.fail(TaskLostError(message))
                 return
             if isinstance(value, Logged):
-                _relay_logs(attempt, value.records)
+                relay_logs(attempt, value.records)
                 value = value.value
             attempt.succeed(value)
         finally:
             self._forget(attempt, key)
-
-    def _failure(self, attempt: Attempt, key: str, exc: BaseException) -> BaseException:
-        """What to report for a dask error: the body's own exceptions as they are."""
-        import asyncio
-
-        from distributed import KilledWorker
-
-        handle_id = attempt.handle.id
-        if isinstance(exc, (concurrent.futures.CancelledError, asyncio.CancelledError)):
-            if key in self._stopping:
-                return TaskCancelledError(
-                    f"task {handle_id!r} was cancelled: its dask future was cancelled and a "
-                    "body already running was interrupted on its worker"
-                )
-            error: BaseException = TaskLostError(
-                f"dask dropped task {handle_id!r} (key {key!r}) without a result: {exc}"
-            )
-        elif isinstance(exc, KilledWorker):
-            worker = getattr(getattr(exc, "last_worker", None), "address", None)
-            where = f"the dask worker {worker}" if worker else "its dask worker"
-            error = WorkerDiedError(
-                f"{where} died while running task {handle_id!r} (dask's KilledWorker: it "
-                f"gave up after {getattr(exc, 'allowed_failures', 0) + 1} worker death(s); "
-                "see that worker's log)",
-                worker,
-            )
-        else:
-            return exc
-        error.__cause__ = exc
-        return error
 
     async def _flush_stops(self, client: Any) -> None:
         """Cancel the futures stopped since the last flush, and tell their bodies."""
@@ -485,37 +455,12 @@ class DaskBackend(Backend):
         if self.stop_grace is not None:  # counted from now, however long the stop takes
             loop = client.loop
             assert loop is not None
-            loop.call_later(self.stop_grace, self._enforce_stop, client, keys)
+            loop.call_later(self.stop_grace, enforce_stop, client, keys, self.stop_grace)
         try:
             await client.cancel(futures, asynchronous=True, reason="stopped by pyworkflowy")
             await client.run(cancel_keys, keys, on_error="ignore", asynchronous=True)
         except Exception as exc:  # a closing client: the watchers report what happens
             _log.debug("could not stop dask keys %s: %s", keys, exc)
-
-    async def _enforce_stop(self, client: Any, keys: list[str]) -> None:
-        """``stop_grace`` after a stop: restart the workers where a stopped body still runs
-        (blocked in C code, or it swallowed the interruption). The last resort: that
-        worker's other tasks are rescheduled elsewhere."""
-        try:
-            running = await client.run(still_running, keys, on_error="ignore", asynchronous=True)
-            workers = sorted(w for w, left in running.items() if isinstance(left, list) and left)
-            if not workers:
-                return
-            for worker in workers:
-                _log.warning(
-                    "pyworkflowy: restarting dask worker %s: stopped task(s) %s still ran "
-                    "%s s after their stop",
-                    worker,
-                    ", ".join(running[worker]),
-                    self.stop_grace,
-                )
-            import asyncio
-
-            # restart_workers has no asynchronous form: it blocks a helper thread while
-            # this loop talks to the scheduler.
-            await asyncio.to_thread(client.restart_workers, workers)
-        except Exception as exc:  # no nanny (a cluster of threads), or a closing client
-            _log.warning("pyworkflowy: could not restart dask workers for %s: %s", keys, exc)
 
     def _on_progress(self, event: tuple[float, Any]) -> None:
         """A body's event (on the client's loop): it began (``[key]``, a timed attempt's
@@ -579,42 +524,9 @@ def _on_loop(client: Client, fn: Callable[..., Any], *args: Any) -> None:
     loop.add_callback(fn, *args)
 
 
-def _stop_now(client: Client, futures: list[Any]) -> None:
-    """`DaskBackend._flush_stops`, from a thread other than the client's loop."""
-    try:
-        client.cancel(futures, reason="pyworkflowy runner shut down")
-        client.run(cancel_keys, [f.key for f in futures], on_error="ignore")
-    except Exception as exc:  # a closed client: nothing left to stop
-        _log.debug("could not stop dask keys at shutdown: %s", exc)
-
-
 def _close(client: Client, cluster: LocalCluster | None) -> None:
     try:
         client.close()
     finally:
         if cluster is not None:
             cluster.close()
-
-
-def _has_dict(exc: BaseException) -> bool:
-    return isinstance(getattr(exc, "__dict__", None), dict)
-
-
-def _relay_logs(attempt: Attempt, records: Any) -> None:
-    """The records a body logged on its worker: to this process's logging."""
-    if not isinstance(records, list):
-        return
-    for data in records:
-        try:
-            attempt.log(logging.makeLogRecord(data))
-        except Exception as exc:  # a record that cannot be rebuilt costs no outcome
-            _log.warning("task %r: a log record from dask was refused: %s", attempt.handle.id, exc)
-
-
-def _logger_levels() -> tuple[tuple[str, int], ...]:
-    """The levels set on this process's loggers (the root's first, as ``""``)."""
-    levels = [("", logging.getLogger().level)]
-    for name, logger in list(logging.Logger.manager.loggerDict.items()):
-        if isinstance(logger, logging.Logger) and logger.level != logging.NOTSET:
-            levels.append((name, logger.level))
-    return tuple(levels)
