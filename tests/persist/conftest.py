@@ -56,6 +56,7 @@ def record() -> Callable[..., dict[str, Any]]:
             "fingerprint": "no-args",
             "depends_on": [],
             "attempt_times": [[1.5, 2.5]],
+            "backend": "thread",
         }
         base.update(fields)
         return base

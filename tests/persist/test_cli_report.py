@@ -5,13 +5,16 @@ The command runs in a subprocess (``python -m pyworkflowy``), as a user runs it.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
+from threading import Barrier
 
 import pytest
 from pyworkflowy import TaskRunner, task
+from pyworkflowy._report import ROWS_PER_LANE
 from pyworkflowy.persist import JSONCheckpointer
 
 from .test_cli_inspect import cli, trust
@@ -79,7 +82,9 @@ def test_the_report_holds_each_task_its_attempts_and_the_graph(tmp_path: Path) -
     assert "flaky<br>attempt 1 of 2: retried" in page
     assert "flaky<br>attempt 2 of 2: completed" in page
     assert "broken<br>attempt 1 of 1: failed" in page
-    assert "Timeline: each attempt of each task" in page
+    assert "Timeline: each attempt, in the rows of the lane that ran it" in page
+    assert "flaky<br>attempt 2 of 2: completed<br>" in page
+    assert "<br>flaky on asyncio" in page  # each bar names its task and lane
     assert "Dependencies: an arrow from each dependency to its dependent" in page
     assert "<p>3 records (2 completed, 1 failed); " in page
 
@@ -125,20 +130,6 @@ def test_report_to_a_folder_that_does_not_exist_exits_2(tmp_path: Path) -> None:
     done = cli("report", tmp_path / "run.db", "-o", tmp_path / "no" / "run.html")
     assert done.returncode == 2
     assert "cannot write" in done.stderr
-
-
-@pytest.mark.parametrize("tasks", [60])
-def test_a_large_run_has_one_timeline_row_per_task_name(tmp_path: Path, tasks: int) -> None:
-    path = tmp_path / "run.json"
-    with TaskRunner(checkpoint_path=path) as runner:
-        for n in range(tasks):
-            runner.submit(load, key=f"load-{n}")
-        runner.run()
-    output = tmp_path / "run.html"
-    assert cli("report", path, "-o", output).returncode == 0
-    page = output.read_text(encoding="utf-8")
-    assert '"y":["load"' in page.replace(" ", "")
-    assert '"y":["load-0"' not in page.replace(" ", "")
 
 
 def saved(path: Path, records: dict[str, dict[str, object]]) -> str:
@@ -194,3 +185,64 @@ def test_a_record_without_attempt_times_is_one_bar_from_start_to_end(tmp_path: P
     record = {**bare("failed", 10.0, 12.5), "attempts": 3}
     page = saved(tmp_path / "run.json", {"old": record})
     assert "old<br>attempt 1 of 1: failed<br>0.000s to 2.500s (2.500s)" in page
+
+
+def rows_of(page: str) -> list[list[str]]:
+    """The rows (``y``) of each trace of the timeline, in the order plotly draws them."""
+    timeline = page.split("Plotly.newPlot(")[1]  # the first figure; the graph is the second
+    return [json.loads(m) for m in re.findall(r'"y":(\[[^\]]*\])', timeline)]
+
+
+def on(lane: str, start: float, end: float, name: str = "step") -> dict[str, object]:
+    """A record of one attempt that ran on ``lane``."""
+    return {**bare("completed", start, end), "name": name, "backend": lane}
+
+
+def test_a_lanes_attempts_are_packed_into_as_few_rows_as_never_overlap(tmp_path: Path) -> None:
+    page = saved(
+        tmp_path / "run.json",
+        {
+            "a": on("thread", 0.0, 2.0),
+            "b": on("thread", 1.0, 3.0),  # overlaps a: a second row
+            "c": on("thread", 2.0, 4.0),  # starts as a ends: a's row again
+            "d": on("process", 0.5, 1.0),  # the only process attempt: its lane's one row
+        },
+    )
+    (rows,) = rows_of(page)  # all completed: one trace
+    assert rows == ["thread #1", "thread #2", "thread #1", "process"]
+
+
+def test_a_lane_has_at_most_rows_per_lane_rows(tmp_path: Path) -> None:
+    records = {f"t{i}": on("asyncio", 0.0, 1.0) for i in range(ROWS_PER_LANE + 5)}
+    (rows,) = rows_of(saved(tmp_path / "run.json", records))
+    assert len(set(rows)) == ROWS_PER_LANE
+    assert len(rows) == ROWS_PER_LANE + 5  # every attempt is drawn
+
+
+MEETING = Barrier(3)  # three tasks that run on only when all three run at once
+
+
+@task(name="meet", backend="thread")
+def meet(n: int) -> int:
+    MEETING.wait(timeout=60)
+    return n
+
+
+def test_a_run_shows_one_row_per_thread_that_ran_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "run.pkl"
+    with TaskRunner(checkpoint_path=path, max_workers=4) as runner:
+        for n in range(3):
+            runner.submit(meet, n, key=f"meet-{n}")
+        runner.run()
+    output = tmp_path / "run.html"
+    assert cli("report", path, "-o", output, "--trust").returncode == 0
+    (rows,) = rows_of(output.read_text(encoding="utf-8"))
+    assert sorted(rows) == ["thread #1", "thread #2", "thread #3"]
+
+
+@pytest.mark.parametrize("tasks", [60])
+def test_an_old_large_run_has_one_timeline_row_per_task_name(tmp_path: Path, tasks: int) -> None:
+    records = {f"load-{n}": {**bare("completed", 1.0, 2.0), "name": "load"} for n in range(tasks)}
+    page = saved(tmp_path / "run.json", records)
+    assert rows_of(page) == [["load"] * tasks]
+    assert "Timeline: each attempt of each task" in page

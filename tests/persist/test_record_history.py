@@ -6,11 +6,13 @@ import json
 import pickle
 import sqlite3
 from collections.abc import Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pyworkflowy import Checkpointer, TaskRunner, task
+from pyworkflowy.backends import ExecutorBackend
 from pyworkflowy.persist import (
     JSONCheckpointer,
     PickleCheckpointer,
@@ -104,6 +106,7 @@ def test_saved_dependencies_and_attempt_times_load_back(path: Path) -> None:
         **OLD_RECORD,
         "depends_on": ["a#0", "[starts with a bracket]", "ünï"],
         "attempt_times": [[1.5, 2.0], [2.25, 2.5]],
+        "backend": "gpu",
     }
     checkpointer = checkpointer_for_path(path)
     checkpointer.save({"b#0": record})
@@ -118,6 +121,7 @@ def test_a_record_saved_without_them_loads_with_none(path: Path) -> None:
     loaded = checkpointer_for_path(path).load()["b#0"]
     assert loaded["depends_on"] == []
     assert loaded["attempt_times"] == []
+    assert loaded["backend"] is None
 
 
 # -- files written before these fields existed ------------------------------------------
@@ -146,7 +150,7 @@ def test_an_older_json_checkpoint_loads_with_no_dependencies_or_times(
     document = {"format": "pyworkflowy-checkpoint", "version": version}
     path.write_text(json.dumps({**document, "segments": [old_json_segment()]}))
     assert JSONCheckpointer(path).load() == {
-        "a#0": {**OLD_RECORD, "depends_on": [], "attempt_times": []}
+        "a#0": {**OLD_RECORD, "depends_on": [], "attempt_times": [], "backend": None}
     }
 
 
@@ -169,7 +173,7 @@ def test_an_older_pickle_checkpoint_loads_with_no_dependencies_or_times(
     head = f"pyworkflowy-checkpoint pickle v{version}\n".encode()
     path.write_bytes(head + pickle.dumps(1, protocol=5) + pickle.dumps(segment, protocol=5))
     assert PickleCheckpointer(path).load() == {
-        "a#0": {**OLD_RECORD, "depends_on": [], "attempt_times": []}
+        "a#0": {**OLD_RECORD, "depends_on": [], "attempt_times": [], "backend": None}
     }
 
 
@@ -199,7 +203,9 @@ def test_an_older_sqlite_checkpoint_loads_with_no_dependencies_or_times(
     make_old_sqlite(path, version)
     checkpointer = SQLiteCheckpointer(path)
     try:
-        assert checkpointer.load() == {"a#0": {**OLD_RECORD, "depends_on": [], "attempt_times": []}}
+        assert checkpointer.load() == {
+            "a#0": {**OLD_RECORD, "depends_on": [], "attempt_times": [], "backend": None}
+        }
     finally:
         checkpointer.close()
 
@@ -207,7 +213,12 @@ def test_an_older_sqlite_checkpoint_loads_with_no_dependencies_or_times(
 def test_an_older_sqlite_checkpoint_takes_new_records_after_its_upgrade(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     make_old_sqlite(path, 2)
-    record = {**OLD_RECORD, "depends_on": ["a#0"], "attempt_times": [[3.0, 4.0]]}
+    record = {
+        **OLD_RECORD,
+        "depends_on": ["a#0"],
+        "attempt_times": [[3.0, 4.0]],
+        "backend": "thread",
+    }
     checkpointer = SQLiteCheckpointer(path)
     checkpointer.save({"b#0": record})
     checkpointer.close()
@@ -303,3 +314,49 @@ def test_a_start_record_holds_the_dependencies_and_the_running_attempts_start(
     (first_start, first_end), (second_start, second_end) = record["attempt_times"]
     assert first_start <= first_end <= second_start
     assert second_end is None  # still running
+
+
+@task(name="on_thread", backend="thread")
+def on_thread() -> int:
+    return 1
+
+
+@task(name="on_pool", backend="pool")
+def on_pool(x: int) -> int:
+    return x + 1
+
+
+@task(name="on_loop")
+async def on_loop(x: int) -> int:
+    return x + 1
+
+
+def test_each_record_names_the_lane_that_ran_it(path: Path) -> None:
+    pool = ThreadPoolExecutor(2)
+    with TaskRunner(checkpoint_path=path, backends={"pool": ExecutorBackend(pool)}) as runner:
+        first = runner.submit(on_thread, key="first")
+        second = runner.submit(on_pool, first.output, key="second")
+        runner.submit(on_loop, second.output, key="third")
+        runner.run()
+    pool.shutdown()
+    records = checkpointer_for_path(path).load()
+    assert {hid: record["backend"] for hid, record in records.items()} == {
+        "first": "thread",
+        "second": "pool",
+        "third": "asyncio",
+    }
+
+
+def test_a_start_record_names_the_lane_it_started_on(tmp_path: Path) -> None:
+    path = tmp_path / "run.db"  # SQLite records starts
+    seen: dict[str, Any] = {}
+
+    @task(name="look", backend="thread")
+    def look() -> None:  # runs while its start record is the stored one
+        seen.update(SQLiteCheckpointer(path).load()["look"])
+
+    with TaskRunner(checkpoint_path=path) as runner:
+        runner.submit(look, key="look")
+        runner.run()
+    assert seen["status"] == "started"
+    assert seen["backend"] == "thread"

@@ -124,6 +124,7 @@ RECORDS = st.fixed_dictionaries(
         "fingerprint": st.sampled_from(["no-args", "0123abcd"]) | SAFE_TEXT,
         "depends_on": st.lists(st.sampled_from(IDS) | SAFE_TEXT | st.just("[x]"), max_size=3),
         "attempt_times": st.lists(st.lists(TIMES, min_size=2, max_size=2), max_size=3),
+        "backend": st.none() | st.sampled_from(["asyncio", "thread", "process"]) | SAFE_TEXT,
     }
 )
 SAVES = st.lists(
@@ -359,6 +360,7 @@ def test_record_batch_follows_the_order_of_its_ids_column() -> None:
         "fingerprint": "no-args",
         "depends_on": [],
         "attempt_times": [],
+        "backend": None,
     }
     assert batch["m#0"] == columns.record(2)
     assert batch.columns() is columns
@@ -398,9 +400,9 @@ def test_record_columns_of_a_dict_are_parallel_lists(three: Records) -> None:
     assert [columns.record(i) for i in range(3)] == list(three.values())
 
 
-def test_record_columns_of_nothing_is_eleven_empty_lists() -> None:
+def test_record_columns_of_nothing_is_twelve_empty_lists() -> None:
     columns = RecordColumns.of({})
-    assert len(columns) == 11
+    assert len(columns) == 12
     assert all(column == [] for column in columns)
 
 

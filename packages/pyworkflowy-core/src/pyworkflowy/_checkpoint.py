@@ -5,12 +5,16 @@ A checkpoint holds one record per finished handle, keyed by handle id::
     {"name": str, "status": "completed" | "failed" | "cancelled" | "skipped",
      "value": Any (completed only), "error": str | None, "attempts": int,
      "started_at": float | None, "finished_at": float | None, "fingerprint": str,
-     "depends_on": [str, ...], "attempt_times": [[start, end | None], ...]}
+     "depends_on": [str, ...], "attempt_times": [[start, end | None], ...],
+     "backend": str | None}
 
 ``depends_on`` lists the ids of the handles it depended on; ``attempt_times`` the start
 and end (seconds since the epoch) of each attempt of the run that wrote the record (a
-start record's last attempt has no end yet). Both are optional when loading: a record
-without them (an older file, a checkpointer that drops them) reads as having none.
+start record's last attempt has no end yet); ``backend`` names the lane that ran it
+(``"asyncio"``, ``"thread"``, ``"process"``, ``"dask"`` or a name given in
+``TaskRunner(backends=...)``). All three are optional when loading: a record without them
+(an older file, a checkpointer that drops them) reads as having no dependencies, no
+attempt times and no backend (None).
 
 ``fingerprint`` identifies the task's code and its submitted arguments, so a resumed
 handle whose code or arguments changed runs again instead of reusing a stale result.
@@ -31,7 +35,8 @@ from typing import Any, NamedTuple
 __all__ = ["RECORD_KEYS", "STARTED", "Checkpointer", "RecordBatch", "RecordColumns"]
 
 Record = dict[str, Any]
-# The keys every record has; "depends_on" and "attempt_times" came later and may be missing.
+# The keys every record has; "depends_on", "attempt_times" and "backend" came later and may
+# be missing.
 RECORD_KEYS = frozenset(
     {"name", "status", "value", "error", "attempts", "started_at", "finished_at", "fingerprint"}
 )
@@ -79,6 +84,9 @@ class RecordColumns(NamedTuple):
     #: none if it never started) or the flat list ``[start1, end1, start2, ...]``; the
     #: whole column may be None (not recorded: no record has attempt times)
     attempt_times: list[list[float | None] | None] | None = None
+    #: per record: the name of the lane that ran it, or None (not known); the whole
+    #: column may be None (not recorded: no record names its backend)
+    backends: list[str | None] | None = None
 
     #: ``RecordColumns.dependency_ids(entry)``: a depends_on entry as a list of ids
     dependency_ids = staticmethod(dependency_ids)
@@ -98,7 +106,7 @@ class RecordColumns(NamedTuple):
         items = list(records.items())
         rows = [(hid, *_fields(hid, record)) for hid, record in items]
         if not rows:
-            return cls([], [], [], [], [], [], [], [], [], [], [])
+            return cls([], [], [], [], [], [], [], [], [], [], [], [])
         return cls(*(list(column) for column in zip(*rows, strict=True)))
 
     def record(self, i: int) -> Record:
@@ -118,6 +126,7 @@ class RecordColumns(NamedTuple):
                 self.started_at[i],
                 self.finished_at[i],
             ),
+            "backend": None if self.backends is None else self.backends[i],
         }
 
 
@@ -145,6 +154,7 @@ def _fields(hid: str, record: Record) -> tuple[Any, ...]:
             record["fingerprint"],
             record.get("depends_on") or None,
             _flat_times(record.get("attempt_times"), hid),
+            record.get("backend"),
         )
     except KeyError as exc:
         raise KeyError(f"the record of {hid!r} has no {exc} field") from None

@@ -253,6 +253,7 @@ def _row(hid: str, record: dict[str, Any]) -> dict[str, Any]:
         "fingerprint": record.get("fingerprint"),
         "depends_on": record.get("depends_on") or [],
         "attempt_times": record.get("attempt_times") or [],
+        "backend": record.get("backend"),
     }
 
 

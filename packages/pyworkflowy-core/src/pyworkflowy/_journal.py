@@ -415,6 +415,7 @@ _GET_ATTEMPTS = attrgetter("_attempts")
 _GET_STARTED = attrgetter("_started_at")
 _GET_FINISHED = attrgetter("_finished_at")
 _GET_DEPS = attrgetter("_deps")  # by id once a handle has ended: None, an id or a tuple
+_GET_BACKEND = attrgetter("_lane.name")
 
 
 def attempt_times(x: Any, finished_at: float | None) -> list[float | None] | None:
@@ -468,4 +469,5 @@ def _columns(handles: list[TaskHandle], memo: dict[Task, str]) -> RecordColumns:
         fingerprints=digests,
         depends_on=list(map(_GET_DEPS, handles)),
         attempt_times=times,
+        backends=list(map(_GET_BACKEND, handles)),
     )

@@ -1,9 +1,10 @@
 """``pyworkflowy report``: one self-contained HTML page of a checkpoint's run.
 
-The page holds a timeline (a Gantt chart: each attempt a bar, coloured by how it ended)
-and the dependency graph (the nodes and edges of `_diagram.graph`, laid out in layers),
-both drawn with plotly, whose JavaScript is inlined so the page opens offline. plotly is
-the optional ``[report]`` extra, imported only here.
+The page holds a timeline (a Gantt chart: each attempt a bar, coloured by how it ended,
+in the rows of the lane that ran it) and the dependency graph (the nodes and edges of
+`_diagram.graph`, laid out in layers), both drawn with plotly, whose JavaScript is
+inlined so the page opens offline. plotly is the optional ``[report]`` extra, imported
+only here.
 """
 
 from __future__ import annotations
@@ -17,14 +18,24 @@ from typing import Any
 from ._diagram import DEFAULT_COLLAPSE, STYLES, graph, items_of_records
 from ._types import TaskStatus
 
-__all__ = ["BAR_COLOURS", "REPORT_HINT", "ROWS_PER_TASK", "report_html", "write_report"]
+__all__ = [
+    "BAR_COLOURS",
+    "REPORT_HINT",
+    "ROWS_PER_LANE",
+    "ROWS_PER_TASK",
+    "report_html",
+    "write_report",
+]
 
 REPORT_HINT = (
     "pyworkflowy report draws with plotly, which is not installed: "
     "pip install 'pyworkflowy-core[report]'"
 )
-#: up to this many tasks the timeline has one row per task; above, one row per task name
+#: records that do not name their lane (older files): up to this many tasks the timeline
+#: has one row per task; above, one row per task name
 ROWS_PER_TASK = 40
+#: at most this many rows per lane: attempts that overlap more than this share a row
+ROWS_PER_LANE = 32
 #: the colour of a bar: the status its attempt ended with (a retried attempt: retrying)
 BAR_COLOURS: dict[str, str] = {
     "completed": STYLES[TaskStatus.COMPLETED][1],
@@ -60,20 +71,61 @@ def _attempts(record: Record) -> list[tuple[float, float | None]]:
     return pairs
 
 
+def _by_lane(records: Mapping[str, Record]) -> bool:
+    """Whether the timeline's rows are lanes: some record names the backend it ran on."""
+    return any(isinstance(record.get("backend"), str) for record in records.values())
+
+
+def _start(bar: dict[str, Any]) -> float:
+    return bar["start"]
+
+
+def _lane_rank(rank: dict[str, int]) -> Any:
+    def key(bar: dict[str, Any]) -> tuple[int, int]:
+        return rank[bar["lane"]], bar["slot"]
+
+    return key
+
+
+def _lane_rows(bars: list[dict[str, Any]]) -> None:
+    """Set each bar's row to a row of its lane: a lane's attempts are packed into as few
+    rows as never overlap (up to `ROWS_PER_LANE`), so a lane of eight workers that were
+    kept busy shows as eight rows. A lane with one row is named alone, else ``"lane #k"``."""
+    ends: dict[str, list[float]] = {}  # per lane, where each of its rows is free from
+    for bar in sorted(bars, key=lambda bar: (bar["start"], bar["length"])):
+        rows = ends.setdefault(bar["lane"], [])
+        end = bar["start"] + bar["length"]
+        k = next((k for k, free in enumerate(rows) if free <= bar["start"]), None)
+        if k is None and len(rows) < ROWS_PER_LANE:
+            k = len(rows)
+            rows.append(end)
+        elif k is None:  # more overlap than rows: the row that frees first
+            k = min(range(len(rows)), key=rows.__getitem__)
+        rows[k] = max(rows[k], end)
+        bar["slot"] = k
+    for bar in bars:
+        lane = bar["lane"]
+        bar["row"] = lane if len(ends[lane]) == 1 else f"{lane} #{bar['slot'] + 1}"
+
+
 def _bars(records: Mapping[str, Record]) -> tuple[list[dict[str, Any]], float, float]:
     """One dict per attempt (row, start, end, status, text), and the run's first and last
-    times: an attempt with no end (it was running) lasts until the last time."""
+    times: an attempt with no end (it was running) lasts until the last time. Rows are
+    the lanes' (see `_lane_rows`) when records name their backend, else tasks'."""
     spans = {hid: _attempts(record) for hid, record in records.items()}
     times = [t for pairs in spans.values() for pair in pairs for t in pair if t is not None]
     times += [t for r in records.values() if (t := _number(r.get("finished_at"))) is not None]
     if not times:
         return [], 0.0, 0.0
     first, last = min(times), max(times)
+    by_lane = _by_lane(records)
     by_task = sum(1 for pairs in spans.values() if pairs) <= ROWS_PER_TASK
     bars = []
     for hid, pairs in spans.items():
         record = records[hid]
         status = str(record.get("status"))
+        backend = record.get("backend")
+        lane = backend if isinstance(backend, str) else "unknown"
         for n, (start, end) in enumerate(pairs, 1):
             final = n == len(pairs)
             outcome = _RECORD_BAR.get(status, status) if final else "retried"
@@ -83,8 +135,11 @@ def _bars(records: Mapping[str, Record]) -> tuple[list[dict[str, Any]], float, f
                 f"{hid}<br>attempt {n} of {len(pairs)}: {outcome}<br>"
                 f"{start - first:.3f}s to {end - first:.3f}s ({end - start:.3f}s)"
             )
+            if by_lane:
+                text += f"<br>{html.escape(str(record.get('name')))} on {html.escape(lane)}"
             bars.append(
                 {
+                    "lane": lane,
                     "row": hid if by_task else str(record.get("name")),
                     "start": start - first,
                     "length": end - start,
@@ -92,6 +147,8 @@ def _bars(records: Mapping[str, Record]) -> tuple[list[dict[str, Any]], float, f
                     "text": text,
                 }
             )
+    if by_lane:
+        _lane_rows(bars)
     return bars, first, last
 
 
@@ -99,7 +156,13 @@ def _timeline(records: Mapping[str, Record]) -> Any:
     import plotly.graph_objects as go  # type: ignore[import-not-found]
 
     bars, _, _ = _bars(records)
-    rows = list(dict.fromkeys(bar["row"] for bar in sorted(bars, key=lambda b: b["start"])))
+    by_lane = _by_lane(records)
+    if by_lane:  # lanes top to bottom by first start, each lane's rows together in order
+        lanes = list(dict.fromkeys(bar["lane"] for bar in sorted(bars, key=_start)))
+        rank = {lane: i for i, lane in enumerate(lanes)}
+        rows = list(dict.fromkeys(bar["row"] for bar in sorted(bars, key=_lane_rank(rank))))
+    else:
+        rows = list(dict.fromkeys(bar["row"] for bar in sorted(bars, key=_start)))
     figure = go.Figure()
     for status, colour in BAR_COLOURS.items():
         mine = [bar for bar in bars if bar["status"] == status]
@@ -119,7 +182,11 @@ def _timeline(records: Mapping[str, Record]) -> Any:
             )
         )
     figure.update_layout(
-        title="Timeline: each attempt of each task",
+        title=(
+            "Timeline: each attempt, in the rows of the lane that ran it"
+            if by_lane
+            else "Timeline: each attempt of each task"
+        ),
         barmode="overlay",
         xaxis={"title": "seconds since the first start", "rangemode": "tozero"},
         yaxis={"categoryorder": "array", "categoryarray": rows[::-1], "automargin": True},

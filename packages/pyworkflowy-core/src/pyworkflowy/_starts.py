@@ -91,9 +91,10 @@ def with_starts(
     from ._journal import attempt_times, task_digest
 
     columns = finished()
-    deps, times = columns.depends_on, columns.attempt_times
+    deps, times, backends = columns.depends_on, columns.attempt_times, columns.backends
     assert deps is not None  # the journal's columns have them
     assert times is not None
+    assert backends is not None
     for attempt in starts:
         h = attempt.handle
         x = h._x
@@ -111,6 +112,7 @@ def with_starts(
         d = h._deps  # handles while it runs (ids once it has ended)
         deps.append(None if d is None else [dep.id for dep in h.deps] or None)
         times.append(None if x is None or x.attempt_times is None else attempt_times(x, None))
+        backends.append(h._lane.name)
     return columns
 
 

@@ -144,7 +144,15 @@ _CODES = {
 _STATUSES = {code: status for status, code in _CODES.items()}
 _NONE = (type(None),)
 # besides the name indexes
-_SQUEEZED = ("values", "errors", "attempts", "fingerprints", "depends_on", "attempt_times")
+_SQUEEZED = (
+    "values",
+    "errors",
+    "attempts",
+    "fingerprints",
+    "depends_on",
+    "attempt_times",
+    "backends",
+)
 
 
 def _pack_times(times: list[float | None]) -> str:
@@ -237,9 +245,10 @@ class JSONCheckpointer(FileCheckpointer):
     and ``started_at`` / ``finished_at`` as base64 of little-endian float64 seconds
     since the epoch (NaN for none); ``depends_on`` (per id: null, an id or a list of
     ids) and ``attempt_times`` (per id: null when the start and finish times say it
-    all, else ``[start1, end1, start2, ...]``), which files written before they existed
-    lack. A later segment's record of an id replaces an
-    earlier one. Column by column, a record costs a fraction of a microsecond to write.
+    all, else ``[start1, end1, start2, ...]``) and ``backends`` (per id: the name of
+    the lane that ran it), which files written before they existed lack. A later
+    segment's record of an id replaces an earlier one. Column by column, a record costs
+    a fraction of a microsecond to write.
     """
 
     kind = "JSON"
@@ -269,6 +278,7 @@ class JSONCheckpointer(FileCheckpointer):
                 "fingerprints": _squeeze(columns.fingerprints, (str,)),
                 "depends_on": _squeeze(columns.depends_on or [], _NONE),
                 "attempt_times": _squeeze(columns.attempt_times or [], _NONE),
+                "backends": _squeeze(columns.backends or [], (str, *_NONE)),
             }
             return _ENCODER.encode(document).encode("ascii")
         except KeyError as exc:

@@ -48,10 +48,12 @@ RECORD_KEYS_IN_ORDER = (
     "fingerprint",
     "depends_on",
     "attempt_times",
+    "backend",
 )
 #: added after version 2 without a version bump (older readers ignore them): a file or
-#: segment without them reads as records with no dependencies and no attempt times
-OPTIONAL = ("depends_on", "attempt_times")
+#: segment without them reads as records with no dependencies, no attempt times and no
+#: backend
+OPTIONAL = ("depends_on", "attempt_times", "backends")
 #: the record key of each column ("ids" -> "id", "statuses" -> "status", ...)
 SINGULAR = dict(zip(FIELDS, ("id", *RECORD_KEYS_IN_ORDER), strict=True))
 # how a handle ended, or that an attempt of it started (a start record)
@@ -103,6 +105,7 @@ _KINDS: tuple[tuple[str, tuple[type, ...], str], ...] = (
     ("started_at", (float, int, _NONE), "a float or None"),
     ("finished_at", (float, int, _NONE), "a float or None"),
     ("fingerprints", (str,), "a str"),
+    ("backends", (str, _NONE), "a str or None"),
 )
 
 
@@ -113,12 +116,13 @@ def lists(columns: RecordColumns) -> tuple[list[Any], ...]:
 
 def filled(columns: RecordColumns) -> RecordColumns:
     """``columns`` with a list in every optional column (None entries where it had none)."""
-    if columns.depends_on is None or columns.attempt_times is None:
+    if columns.depends_on is None or columns.attempt_times is None or columns.backends is None:
         n = len(columns.ids)
         return columns._replace(
             depends_on=[None] * n if columns.depends_on is None else columns.depends_on,
             # not recorded: none (a None entry would say "started_at .. finished_at")
             attempt_times=[[]] * n if columns.attempt_times is None else columns.attempt_times,
+            backends=[None] * n if columns.backends is None else columns.backends,
         )
     return columns
 
@@ -192,7 +196,7 @@ def merge(segments: list[RecordColumns]) -> RecordColumns:
     for segment in segments:
         rows.update(zip(segment.ids, zip(*lists(segment)[1:], strict=True), strict=True))
     if not rows:
-        return RecordColumns([], [], [], [], [], [], [], [], [], [], [])
+        return RecordColumns([], [], [], [], [], [], [], [], [], [], [], [])
     columns = (list(column) for column in zip(*rows.values(), strict=True))
     return RecordColumns._make([list(rows), *columns])
 

@@ -40,10 +40,11 @@ TABLE = "pyworkflowy_records"
 PAGE_SIZE = 1024  # bytes; SQLite's default is 4096
 _COLUMNS = (
     "id, name, status, value, error, attempts, started_at, finished_at, fingerprint, "
-    "depends_on, attempt_times"
+    "depends_on, attempt_times, backend"
 )
-#: added later: a database made before has them added when it is opened
-_ADDED = ("depends_on", "attempt_times")
+#: added later: a database made before has them added when it is opened, with the value
+#: its rows get (no dependencies, no attempt times, no backend known)
+_ADDED = (("depends_on", "'[]'"), ("attempt_times", "'[]'"), ("backend", "NULL"))
 _SCHEMA = f"""CREATE TABLE {TABLE} (
     id TEXT PRIMARY KEY NOT NULL,
     name TEXT,
@@ -55,17 +56,18 @@ _SCHEMA = f"""CREATE TABLE {TABLE} (
     finished_at REAL,
     fingerprint TEXT,
     depends_on TEXT,
-    attempt_times TEXT
+    attempt_times TEXT,
+    backend TEXT
 ) WITHOUT ROWID"""
-_UPSERT = f"INSERT OR REPLACE INTO {TABLE} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_UPSERT = f"INSERT OR REPLACE INTO {TABLE} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _DELETE = f"DELETE FROM {TABLE} WHERE id = ?"
-_ONE_STATEMENT_ROWS = 64  # 11 parameters a row: below SQLite's oldest limit of 999
+_ONE_STATEMENT_ROWS = 64  # 12 parameters a row: below SQLite's oldest limit of 999
 
 
 @functools.cache
 def _upsert_rows(n: int) -> str:
     """An upsert of ``n`` rows in one statement."""
-    return _UPSERT + ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" * (n - 1)
+    return _UPSERT + ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" * (n - 1)
 
 
 _SELECT = f"SELECT {_COLUMNS} FROM {TABLE}"
@@ -77,10 +79,13 @@ _HINT = (
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
-def _extra_texts(columns: RecordColumns) -> tuple[list[str | None], list[str | None]]:
-    """The depends_on and attempt_times columns as stored: NULL for none, one id as
-    itself (unless it starts with ``[``), else JSON text."""
+def _extra_texts(
+    columns: RecordColumns,
+) -> tuple[list[str | None], list[str | None], list[str | None]]:
+    """The depends_on, attempt_times and backend columns as stored: NULL for none, one id
+    as itself (unless it starts with ``[``), else JSON text; the backend as itself."""
     n = len(columns.ids)
+    backends = columns.backends or [None] * n
     deps_column = columns.depends_on or [None] * n
     times_column = columns.attempt_times or [None] * n
     if deps_column.count(None) == n:  # no dependencies: the common batch of a fan
@@ -91,8 +96,8 @@ def _extra_texts(columns: RecordColumns) -> tuple[list[str | None], list[str | N
             for d in deps_column
         ]
     if times_column.count(None) == n:
-        return deps, times_column  # type: ignore[return-value]
-    return deps, [None if t is None else _dumps(t) for t in times_column]
+        return deps, times_column, backends  # type: ignore[return-value]
+    return deps, [None if t is None else _dumps(t) for t in times_column], backends
 
 
 def _load_deps(text: str | None) -> Any:
@@ -146,7 +151,8 @@ class SQLiteCheckpointer(Checkpointer):
                 raise CheckpointError(f"cannot read {self._where()}: {exc}") from exc
         records: dict[str, Record] = {}
         for row in rows:
-            hid, name, status, value, error, attempts, started, finished, digest, deps, times = row
+            hid, name, status, value, error, attempts, started, finished, digest = row[:9]
+            deps, times, lane = row[9:]
             try:
                 value = None if value is None else json.loads(value)
             except (ValueError, TypeError, RecursionError) as exc:
@@ -172,6 +178,7 @@ class SQLiteCheckpointer(Checkpointer):
                 "fingerprint": digest,
                 "depends_on": RecordColumns.dependency_ids(deps),
                 "attempt_times": RecordColumns.attempt_pairs(times, started, finished),
+                "backend": lane,
             }
         return records
 
@@ -301,9 +308,11 @@ class SQLiteCheckpointer(Checkpointer):
                 if version < VERSION:  # it may get start records, which older readers refuse
                     conn.execute(f"PRAGMA user_version={VERSION}")
                 have = {row[1] for row in conn.execute(f"PRAGMA table_info({TABLE})")}
-                for column in _ADDED:  # made before they existed: their records have none
+                for column, default in _ADDED:  # made before they existed
                     if column not in have:  # (NULL attempt_times would mean "derive them")
-                        conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN {column} TEXT DEFAULT '[]'")
+                        conn.execute(
+                            f"ALTER TABLE {TABLE} ADD COLUMN {column} TEXT DEFAULT {default}"
+                        )
                 # before the switch to WAL, which would otherwise sync the disk at FULL
                 conn.execute(f"PRAGMA synchronous={self.synchronous}")
                 conn.execute("PRAGMA journal_mode=WAL")
