@@ -47,6 +47,7 @@ def record(status: str, times: list[list[float]], deps: list[str]) -> dict[str, 
         "fingerprint": "no-args",
         "depends_on": deps,
         "attempt_times": times,
+        "backend": "thread",  # the timeline's rows are the thread lane's
     }
 
 

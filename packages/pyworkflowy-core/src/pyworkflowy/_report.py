@@ -176,7 +176,8 @@ def _timeline(records: Mapping[str, Record]) -> Any:
                 base=[bar["start"] for bar in mine],
                 # a bar too short to see is drawn one pixel-ish wide
                 x=[max(bar["length"], 1e-4) for bar in mine],
-                marker={"color": colour, "line": {"width": 0}},
+                # a thin white edge tells back-to-back attempts in one row apart
+                marker={"color": colour, "line": {"width": 1, "color": "white"}},
                 hovertext=[bar["text"] for bar in mine],
                 hoverinfo="text",
             )
