@@ -119,11 +119,15 @@ class GraphBuilding:
         extra = None if tags is None else check_tags(tags)
         engine = self._engine
         if engine.loop is None:  # no run: one thread at a time (see `Driver.lock`)
-            with self._driver.lock:
+            lock = self._driver.lock
+            lock.acquire()  # not `with`: its __enter__/__exit__ calls cost more, per task
+            try:
                 if engine.loop is None:
                     if extra:
                         return add(task, args, kwargs, deps, key, None, extra)
                     return add(task, args, kwargs, deps, key)
+            finally:
+                lock.release()
         if engine.loop_thread != get_ident():  # a run goes on: made on its loop
             return self._driver.call_on_loop(add, task, args, kwargs, deps, key, None, extra)
         if extra:
