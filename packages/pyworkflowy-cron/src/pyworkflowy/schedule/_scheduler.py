@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from pyworkflowy import Task, TaskHandle, TaskRunner, current_task, get_current_runner
 
-from ._atexit import end_on_closed_runner, runner_closed, stop_at_exit
+from ._atexit import runner_closed, stop_at_exit
 from ._cron import parse_cron
 from ._events import EventJobs, EventSource, subscribe
 from ._jobs import Job, JobBuilder, Misfire, _builder
+from ._running import RunLoop
 from ._triggers import _Cron, _interval, _once, _seconds, _Trigger
 from ._tz import resolve_tz
 
@@ -35,7 +36,7 @@ __all__ = ["Scheduler"]
 logger = logging.getLogger("pyworkflowy.schedule")
 
 
-class Scheduler(EventJobs):
+class Scheduler(EventJobs, RunLoop):
     """Submits tasks to a `TaskRunner` at intervals, on cron schedules or once at a time.
 
     ``runner=None`` uses the runner of the enclosing ``with TaskRunner()`` block, else a
@@ -300,12 +301,6 @@ class Scheduler(EventJobs):
         """True while `start`'s thread or `arun` is driving the scheduler."""
         return self._thread is not None or self._async_wake is not None
 
-    def _wait_seconds(self) -> float:
-        nxt = self._peek()
-        if nxt is None:
-            return self.tick_seconds
-        return min(self.tick_seconds, max(0.0, nxt - self.clock()))
-
     def start(self) -> None:
         """Run on a thread (a daemon); the runner serves if it was not. `stop` ends both."""
         thread = threading.Thread(target=self._thread_main, name="pyworkflowy-scheduler")
@@ -324,32 +319,6 @@ class Scheduler(EventJobs):
             raise
         stop_at_exit(self)
         thread.start()
-
-    def _thread_main(self) -> None:
-        cond = self._cond
-        while True:
-            with cond:
-                if self._stopping:
-                    return
-                self._changed = False
-            if runner_closed(self.runner):  # shut down under it (a `with` left on Ctrl-C)
-                end_on_closed_runner(self)
-                return
-            try:
-                self._tick(raise_errors=False)
-            except Exception:  # pragma: no cover - _tick logs and swallows submit errors
-                logger.exception("scheduler tick failed")
-            with cond:
-                if self._stopping:
-                    return
-                if not self._changed:
-                    clock_wait = getattr(self.clock, "wait", None)
-                    if clock_wait is not None:  # a clock of its own (VirtualClock): its time
-                        clock_wait(cond, self._peek())
-                        continue
-                    timeout = self._wait_seconds()
-                    if timeout > 0:
-                        cond.wait(timeout)
 
     def stop(self, timeout: float | None = None, *, wait: bool = True) -> None:
         """Stop `start`'s thread (or end `arun`); waits for the thread to finish.
@@ -377,23 +346,6 @@ class Scheduler(EventJobs):
                 raise TimeoutError(f"the scheduler did not stop within {timeout} s")
             self._stopper = None
         self._finish_stop(timeout)
-
-    def _stop_in_background(self) -> None:
-        try:
-            self._finish_stop()
-        except Exception:
-            logger.exception("stopping the scheduler failed")
-
-    def _finish_stop(self, timeout: float | None = None) -> None:
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-            if thread.is_alive():
-                raise TimeoutError(f"the scheduler thread did not stop within {timeout} s")
-            self._thread = None
-        if self._started_runner:
-            self._started_runner = False
-            self.runner.stop(timeout)
 
     async def arun(self) -> None:
         """Run the scheduler on the current event loop until `stop` or cancellation.
