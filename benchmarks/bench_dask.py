@@ -10,16 +10,19 @@ benchmarks/README.md.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from pyworkflowy import TaskRunner, task
+
+if TYPE_CHECKING:  # type checkers resolve from the repository root
+    from benchmarks._common import CpuTimes, Pair, against_raw_main, alternate, cpu_rounds
+else:  # run as a script, this folder is on sys.path
+    from _common import CpuTimes, Pair, against_raw_main, alternate, cpu_rounds
 
 if __name__ == "__main__" or not __package__:  # run as a script: this folder is on sys.path
     from _process_work import cpu_bound, trivial  # type: ignore[import-not-found]
@@ -30,18 +33,6 @@ OVERHEAD_LIMIT = 1.2  # pyworkflowy's time for the trivial tasks / raw dask's
 CHAIN_LIMIT = 1.2  # pyworkflowy's time for the chain / raw futures passed as arguments
 SPEEDUP_SHARE = 0.9  # pyworkflowy's CPU-bound speedup / raw dask's
 CPU_SIZE = 1_000_000
-
-
-@dataclass
-class Pair:
-    """Timings of the two sides over the rounds (seconds)."""
-
-    ours: list[float] = field(default_factory=list)
-    raw: list[float] = field(default_factory=list)
-
-    def ratio(self) -> float:
-        """Median over the rounds of ours / raw."""
-        return statistics.median(o / r for o, r in zip(self.ours, self.raw, strict=True))
 
 
 class Raw:
@@ -88,24 +79,6 @@ class Ours:
         self.runner.shutdown()
 
 
-def timed(call: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    call()
-    return time.perf_counter() - start
-
-
-def alternate(
-    rounds: int, ours: Callable[[], object], raw: Callable[[], object], label: str
-) -> Pair:
-    pair = Pair()
-    for r in range(rounds):
-        order = ((pair.ours, ours), (pair.raw, raw))
-        for times, call in order if r % 2 == 0 else order[::-1]:
-            times.append(timed(call))
-        print(f"  {label} round {r + 1}: ours {pair.ours[-1]:.3f} s, raw {pair.raw[-1]:.3f} s")
-    return pair
-
-
 @dataclass
 class Results:
     """Every figure of one pass."""
@@ -117,13 +90,11 @@ class Results:
     rounds: int
     overhead: Pair
     chain: Pair
-    serial: list[float]
-    cpu: Pair
+    cpu: CpuTimes
 
     @property
     def speedup_share(self) -> float:
-        triples = zip(self.serial, self.cpu.ours, self.cpu.raw, strict=True)
-        return statistics.median((s / o) / (s / r) for s, o, r in triples)
+        return self.cpu.share()
 
     @property
     def ok(self) -> bool:
@@ -162,9 +133,8 @@ class Results:
         def per_task(times: list[float], n: int) -> str:
             return f"{med(times) / n * 1e3:.2f} ms/task"
 
-        overhead, chain, cpu, serial = self.overhead, self.chain, self.cpu, self.serial
-        speedup_ours = med(s / o for s, o in zip(serial, cpu.ours, strict=True))
-        speedup_raw = med(s / r for s, r in zip(serial, cpu.raw, strict=True))
+        overhead, chain, cpu = self.overhead, self.chain, self.cpu
+        speedup_ours, speedup_raw = cpu.speedups()
         return "\n".join(
             [
                 "| Case | pyworkflowy on dask | raw dask | Ratio | Target | Result |",
@@ -178,7 +148,7 @@ class Results:
                 f"{chain.ratio():.2f}x | ≤ {CHAIN_LIMIT}x | "
                 f"{verdict(chain.ratio() <= CHAIN_LIMIT)} |",
                 f"| Speedup, {self.n_cpu} x sum(range({CPU_SIZE:,})) "
-                f"(serial {med(serial):.2f} s) | {speedup_ours:.2f}x | {speedup_raw:.2f}x | "
+                f"(serial {med(cpu.serial):.2f} s) | {speedup_ours:.2f}x | {speedup_raw:.2f}x | "
                 f"{self.speedup_share:.2f} of raw | ≥ {SPEEDUP_SHARE} of raw | "
                 f"{verdict(self.speedup_share >= SPEEDUP_SHARE)} |",
                 "",
@@ -215,39 +185,17 @@ def measure(quick: bool, workers: int, rounds: int | None = None) -> Results:
         chain = alternate(
             rounds, lambda: ours.chain(n_chain), lambda: raw.chain(n_chain), f"chain of {n_chain}"
         )
-        cpu_args = [CPU_SIZE] * n_cpu
-        serial: list[float] = []
-        cpu = Pair()
-        for r in range(rounds):
-            sides: list[tuple[list[float], Callable[[], object]]] = [
-                (serial, lambda: [cpu_bound(a) for a in cpu_args]),
-                (cpu.ours, lambda: ours.fan(cpu_bound, cpu_args)),
-                (cpu.raw, lambda: raw.fan(cpu_bound, cpu_args)),
-            ]
-            for times, call in sides[r % 3 :] + sides[: r % 3]:
-                times.append(timed(call))
-            print(
-                f"  {n_cpu} CPU-bound tasks round {r + 1}: serial {serial[-1]:.3f} s, "
-                f"ours {cpu.ours[-1]:.3f} s, raw {cpu.raw[-1]:.3f} s"
-            )
+        cpu = cpu_rounds(rounds, cpu_bound, [CPU_SIZE] * n_cpu, ours.fan, raw.fan)
     finally:
         ours.close()
         client.close()
         cluster.close()
-    return Results(workers, n_trivial, n_chain, n_cpu, rounds, overhead, chain, serial, cpu)
+    return Results(workers, n_trivial, n_chain, n_cpu, rounds, overhead, chain, cpu)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer tasks, one round")
-    parser.add_argument("--check", action="store_true", help="exit 1 if a target fails")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=None)
-    options = parser.parse_args(argv)
-    results = measure(options.quick, options.workers, options.rounds)
-    print()
-    print(results.table())
-    return 1 if options.check and not results.ok else 0
+    description = __doc__.splitlines()[0]
+    return against_raw_main(argv, description, "fewer tasks, one round", 2, measure)
 
 
 if __name__ == "__main__":

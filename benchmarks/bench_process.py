@@ -10,17 +10,28 @@ See benchmarks/README.md.
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing
 import os
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pyworkflowy import TaskRunner
+
+if TYPE_CHECKING:  # type checkers resolve from the repository root
+    from benchmarks._common import (
+        CpuTimes,
+        Pair,
+        against_raw_main,
+        alternate,
+        cpu_rounds,
+        time_call,
+    )
+else:  # run as a script, this folder is on sys.path
+    from _common import CpuTimes, Pair, against_raw_main, alternate, cpu_rounds, time_call
 
 if __name__ == "__main__" or not __package__:  # run as a script: this folder is on sys.path
     from _process_work import cpu_bound, trivial  # type: ignore[import-not-found]
@@ -29,14 +40,6 @@ else:
 
 OVERHEAD_LIMIT = 1.5  # pyworkflowy's time per trivial task / the raw pool's
 SPEEDUP_SHARE = 0.9  # pyworkflowy's CPU-bound speedup / the raw pool's
-
-
-@dataclass
-class Pair:
-    """Timings of the two sides over the rounds (seconds)."""
-
-    ours: list[float] = field(default_factory=list)
-    raw: list[float] = field(default_factory=list)
 
 
 class Raw:
@@ -75,24 +78,6 @@ class Ours:
         self.runner.shutdown()
 
 
-def timed(call: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    call()
-    return time.perf_counter() - start
-
-
-def alternate(
-    rounds: int, ours: Callable[[], object], raw: Callable[[], object], label: str
-) -> Pair:
-    pair = Pair()
-    for r in range(rounds):
-        order = ((pair.ours, ours), (pair.raw, raw))
-        for times, call in order if r % 2 == 0 else order[::-1]:
-            times.append(timed(call))
-        print(f"  {label} round {r + 1}: ours {pair.ours[-1]:.3f} s, raw {pair.raw[-1]:.3f} s")
-    return pair
-
-
 def cold(workers: int, n: int) -> Pair:
     """Start a pool, run n trivial tasks, shut down: what a short script pays."""
     args = list(range(n))
@@ -122,8 +107,7 @@ class Results:
     rounds: int
     overhead: Pair  # the trivial tasks on warm pools
     by_value: list[float]  # pyworkflowy only: lambdas sent by value
-    serial: list[float]  # the CPU-bound tasks run one after the other in this process
-    cpu: Pair  # the CPU-bound tasks on both pools
+    cpu: CpuTimes  # the CPU-bound tasks on both pools, and one after the other in this process
     start_up: Pair  # cold start: pool start, the trivial tasks, shutdown
 
     @property
@@ -136,13 +120,11 @@ class Results:
 
     @property
     def overhead_ratio(self) -> float:
-        pairs = zip(self.overhead.ours, self.overhead.raw, strict=True)
-        return statistics.median(o / r for o, r in pairs)
+        return self.overhead.ratio()
 
     @property
     def speedup_share(self) -> float:
-        triples = zip(self.serial, self.cpu.ours, self.cpu.raw, strict=True)
-        return statistics.median((s / o) / (s / r) for s, o, r in triples)
+        return self.cpu.share()
 
     @property
     def overhead_ok(self) -> bool:
@@ -152,12 +134,15 @@ class Results:
     def speedup_ok(self) -> bool:
         return self.speedup_share >= SPEEDUP_SHARE
 
+    @property
+    def ok(self) -> bool:
+        return self.overhead_ok and self.speedup_ok
+
     def table(self) -> str:
         med = statistics.median
-        n_trivial, n_cpu, serial, cpu = self.n_trivial, self.n_cpu, self.serial, self.cpu
+        n_trivial, n_cpu, cpu = self.n_trivial, self.n_cpu, self.cpu
         us_ours, us_raw = self.us_ours, self.us_raw
-        speedup_ours = med(s / o for s, o in zip(serial, cpu.ours, strict=True))
-        speedup_raw = med(s / r for s, r in zip(serial, cpu.raw, strict=True))
+        speedup_ours, speedup_raw = cpu.speedups()
         start_up = self.start_up
         return "\n".join(
             [
@@ -167,7 +152,7 @@ class Results:
                 f"{us_raw:.1f} µs/task | {self.overhead_ratio:.2f}x | ≤ {OVERHEAD_LIMIT}x | "
                 f"{'PASS' if self.overhead_ok else 'FAIL'} |",
                 f"| Speedup, {n_cpu} x sum(range({self.cpu_size:,})) "
-                f"(serial {med(serial):.2f} s) | {speedup_ours:.2f}x | {speedup_raw:.2f}x | "
+                f"(serial {med(cpu.serial):.2f} s) | {speedup_ours:.2f}x | {speedup_raw:.2f}x | "
                 f"{self.speedup_share:.2f} of raw | ≥ {SPEEDUP_SHARE} of raw | "
                 f"{'PASS' if self.speedup_ok else 'FAIL'} |",
                 f"| Overhead, {n_trivial:,} trivial lambdas (sent by value) | "
@@ -200,44 +185,20 @@ def measure(quick: bool, workers: int, rounds: int | None = None) -> Results:
             f"{n_trivial:,} trivial tasks",
         )
         by_value = [
-            timed(lambda: ours.run(lambda x: x, trivial_args)) for _ in range(max(3, rounds // 2))
+            time_call(lambda: ours.run(lambda x: x, trivial_args))
+            for _ in range(max(3, rounds // 2))
         ]
-        cpu_args = [cpu_size] * n_cpu
-        serial: list[float] = []
-        cpu = Pair()
-        for r in range(rounds):
-            sides: list[tuple[list[float], Callable[[], object]]] = [
-                (serial, lambda: [cpu_bound(a) for a in cpu_args]),
-                (cpu.ours, lambda: ours.run(cpu_bound, cpu_args)),
-                (cpu.raw, lambda: raw.run(cpu_bound, cpu_args)),
-            ]
-            for times, call in sides[r % 3 :] + sides[: r % 3]:
-                times.append(timed(call))
-            print(
-                f"  {n_cpu} CPU-bound tasks round {r + 1}: serial {serial[-1]:.3f} s, "
-                f"ours {cpu.ours[-1]:.3f} s, raw {cpu.raw[-1]:.3f} s"
-            )
+        cpu = cpu_rounds(rounds, cpu_bound, [cpu_size] * n_cpu, ours.run, raw.run)
     finally:
         ours.close()
         raw.close()
     start_up = cold(workers, n_trivial)
-    return Results(
-        workers, n_trivial, n_cpu, cpu_size, rounds, overhead, by_value, serial, cpu, start_up
-    )
+    return Results(workers, n_trivial, n_cpu, cpu_size, rounds, overhead, by_value, cpu, start_up)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer tasks and rounds")
-    parser.add_argument("--check", action="store_true", help="exit 1 if a target fails")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--rounds", type=int, default=None)
-    options = parser.parse_args(argv)
-    results = measure(options.quick, options.workers, options.rounds)
-    print()
-    print(results.table())
-    ok = results.overhead_ok and results.speedup_ok
-    return 1 if options.check and not ok else 0
+    description, workers = __doc__.splitlines()[0], os.cpu_count() or 2
+    return against_raw_main(argv, description, "fewer tasks and rounds", workers, measure)
 
 
 if __name__ == "__main__":

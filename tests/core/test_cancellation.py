@@ -47,6 +47,30 @@ async def wait_in_thread(event: threading.Event) -> bool:
     return await asyncio.get_running_loop().run_in_executor(None, event.wait, EVENT_WAIT)
 
 
+def run_cancelling(
+    runner: TaskRunner, handle: TaskHandle, started: asyncio.Event | threading.Event
+) -> bool:
+    """Run ``runner`` and cancel ``handle`` once its body has set ``started``; return what
+    ``handle.cancel()`` returned. A thread task's `threading.Event` is waited for off the
+    loop (see `wait_in_thread`)."""
+    returned: list[bool] = []
+
+    async def cancel_when_started() -> None:
+        if isinstance(started, threading.Event):
+            assert await wait_in_thread(started)
+        else:
+            await started.wait()
+        returned.append(handle.cancel())
+
+    run_with(runner, cancel_when_started)
+    return returned[0]
+
+
+@task
+def idle() -> None:
+    """A body that does nothing, for the tests about handles rather than bodies."""
+
+
 # -- before the run ------------------------------------------------------------------------
 
 
@@ -67,12 +91,8 @@ def test_cancel_before_run_means_the_body_never_runs() -> None:
 
 
 def test_cancel_before_run_ends_cancelled_with_task_cancelled_error() -> None:
-    @task
-    def work() -> None:
-        return None
-
     with TaskRunner() as runner:
-        handle = runner.submit(work)
+        handle = runner.submit(idle)
         handle.cancel()
         results = runner.run()
 
@@ -84,12 +104,8 @@ def test_cancel_before_run_ends_cancelled_with_task_cancelled_error() -> None:
 
 
 def test_cancel_before_run_is_immediate() -> None:
-    @task
-    def work() -> None:
-        return None
-
     with TaskRunner() as runner:
-        handle = runner.submit(work)
+        handle = runner.submit(idle)
         handle.cancel()
 
         assert handle.status is TaskStatus.CANCELLED
@@ -111,12 +127,8 @@ def test_cancel_returns_false_on_a_finished_handle() -> None:
 
 
 def test_cancel_returns_false_on_an_already_cancelled_handle() -> None:
-    @task
-    def work() -> None:
-        return None
-
     with TaskRunner() as runner:
-        handle = runner.submit(work)
+        handle = runner.submit(idle)
         handle.cancel()
 
         assert handle.cancel() is False
@@ -143,11 +155,7 @@ def test_running_async_task_gets_cancelled_error_at_its_next_await() -> None:
     runner = TaskRunner()
     handle = runner.submit(waiting)
 
-    async def cancel_when_started() -> None:
-        await started.wait()
-        handle.cancel()
-
-    run_with(runner, cancel_when_started)
+    run_cancelling(runner, handle, started)
     runner.shutdown()
 
     assert seen == ["CancelledError", "finally"]
@@ -163,16 +171,11 @@ def test_cancelled_running_async_task_ends_cancelled_with_task_cancelled_error()
 
     runner = TaskRunner()
     handle = runner.submit(waiting)
-    cancel_returned: list[bool] = []
 
-    async def cancel_when_started() -> None:
-        await started.wait()
-        cancel_returned.append(handle.cancel())
-
-    run_with(runner, cancel_when_started)
+    cancel_returned = run_cancelling(runner, handle, started)
     runner.shutdown()
 
-    assert cancel_returned == [True]
+    assert cancel_returned is True
     assert handle.status is TaskStatus.CANCELLED
     assert isinstance(handle.exception(), TaskCancelledError)
 
@@ -216,11 +219,7 @@ def test_cancelled_running_task_is_not_retried() -> None:
     runner = TaskRunner()
     handle = runner.submit(waiting)
 
-    async def cancel_when_started() -> None:
-        await started.wait()
-        handle.cancel()
-
-    run_with(runner, cancel_when_started)
+    run_cancelling(runner, handle, started)
     runner.shutdown()
 
     assert calls == [1]
@@ -244,12 +243,7 @@ def test_cancel_sets_the_running_thread_tasks_cancel_event() -> None:
 
     with TaskRunner() as runner:
         handle = runner.submit(long_loop)
-
-        async def cancel_when_started() -> None:
-            assert await wait_in_thread(started)
-            handle.cancel()
-
-        run_with(runner, cancel_when_started)
+        run_cancelling(runner, handle, started)
 
     assert saw_cancel == [True]
 
@@ -268,12 +262,7 @@ def test_thread_task_that_returns_after_cancel_completes_with_its_value() -> Non
 
     with TaskRunner() as runner:
         handle = runner.submit(long_loop)
-
-        async def cancel_when_started() -> None:
-            assert await wait_in_thread(started)
-            handle.cancel()
-
-        run_with(runner, cancel_when_started)
+        run_cancelling(runner, handle, started)
 
     assert handle.status is TaskStatus.COMPLETED
     assert handle.result() == "stopped early"
@@ -297,12 +286,7 @@ def test_thread_task_that_raises_task_cancelled_error_ends_cancelled_and_is_not_
 
     with TaskRunner() as runner:
         handle = runner.submit(long_loop)
-
-        async def cancel_when_started() -> None:
-            assert await wait_in_thread(started)
-            handle.cancel()
-
-        run_with(runner, cancel_when_started)
+        run_cancelling(runner, handle, started)
 
     assert calls == [1]
     assert handle.attempts == 1
@@ -325,12 +309,7 @@ def test_thread_task_that_fails_after_cancel_is_not_retried() -> None:
 
     with TaskRunner(on_task_error="continue") as runner:
         handle = runner.submit(long_loop)
-
-        async def cancel_when_started() -> None:
-            assert await wait_in_thread(started)
-            handle.cancel()
-
-        run_with(runner, cancel_when_started)
+        run_cancelling(runner, handle, started)
 
     assert calls == [1]
     assert handle.attempts == 1
@@ -340,14 +319,10 @@ def test_thread_task_that_fails_after_cancel_is_not_retried() -> None:
 
 
 def test_cancel_all_returns_the_number_of_unfinished_handles() -> None:
-    @task
-    def work() -> None:
-        return None
-
     with TaskRunner() as runner:
-        finished = runner.submit(work)
+        finished = runner.submit(idle)
         runner.run()
-        unfinished = [runner.submit(work), runner.submit(work)]
+        unfinished = [runner.submit(idle), runner.submit(idle)]
 
         assert runner.cancel_all() == 2
 
@@ -416,10 +391,10 @@ def test_cancel_all_cancels_running_and_pending_tasks() -> None:
 # -- dependents of a cancelled handle ------------------------------------------------------
 
 
-def submit_cancelled_dep_and_dependent(
-    runner: TaskRunner, policy: str, calls: list[str]
-) -> tuple[TaskHandle, TaskHandle]:
-    """A dep cancelled before the run and a dependent with ``on_dep_failure=policy``."""
+def run_with_cancelled_dep(policy: str) -> tuple[TaskHandle, TaskHandle, list[str]]:
+    """Run a dep cancelled before the run and a dependent with ``on_dep_failure=policy``
+    (failures stored, not raised); return both handles and the bodies that ran."""
+    calls: list[str] = []
 
     @task
     def upstream() -> None:
@@ -430,18 +405,16 @@ def submit_cancelled_dep_and_dependent(
         calls.append("downstream")
         return "ran"
 
-    dep = runner.submit(upstream)
-    dependent = runner.submit(downstream, depends_on=[dep])
-    dep.cancel()
-    return dep, dependent
+    with TaskRunner(on_task_error="continue") as runner:
+        dep = runner.submit(upstream)
+        dependent = runner.submit(downstream, depends_on=[dep])
+        dep.cancel()
+        runner.run()
+    return dep, dependent, calls
 
 
 def test_dependent_of_cancelled_handle_with_fail_policy_fails() -> None:
-    calls: list[str] = []
-
-    with TaskRunner(on_task_error="continue") as runner:
-        dep, dependent = submit_cancelled_dep_and_dependent(runner, "fail", calls)
-        runner.run()
+    dep, dependent, calls = run_with_cancelled_dep("fail")
 
     assert calls == []
     assert dependent.status is TaskStatus.FAILED
@@ -452,22 +425,14 @@ def test_dependent_of_cancelled_handle_with_fail_policy_fails() -> None:
 
 
 def test_dependent_of_cancelled_handle_with_skip_policy_is_skipped() -> None:
-    calls: list[str] = []
-
-    with TaskRunner(on_task_error="continue") as runner:
-        _, dependent = submit_cancelled_dep_and_dependent(runner, "skip", calls)
-        runner.run()
+    _, dependent, calls = run_with_cancelled_dep("skip")
 
     assert calls == []
     assert dependent.status is TaskStatus.SKIPPED
 
 
 def test_dependent_of_cancelled_handle_with_run_anyway_policy_runs() -> None:
-    calls: list[str] = []
-
-    with TaskRunner(on_task_error="continue") as runner:
-        _, dependent = submit_cancelled_dep_and_dependent(runner, "run-anyway", calls)
-        runner.run()
+    _, dependent, calls = run_with_cancelled_dep("run-anyway")
 
     assert calls == ["downstream"]
     assert dependent.status is TaskStatus.COMPLETED
@@ -491,11 +456,7 @@ def test_dependent_of_task_cancelled_while_running_follows_its_policy() -> None:
     dep = runner.submit(upstream)
     dependent = runner.submit(downstream, depends_on=[dep])
 
-    async def cancel_when_started() -> None:
-        await started.wait()
-        dep.cancel()
-
-    run_with(runner, cancel_when_started)
+    run_cancelling(runner, dep, started)
     runner.shutdown()
 
     assert dep.status is TaskStatus.CANCELLED

@@ -8,10 +8,13 @@ import logging
 import pickle
 import sys
 import threading
+from collections.abc import Iterator
 
 import pytest
 from pyworkflowy import TaskRunner, TaskStatus, current_task, task
 from pyworkflowy.backends import Attempt, Backend, portable_record
+
+from tests._logs import Collect, collecting
 
 WAIT = 10.0
 
@@ -20,31 +23,11 @@ class Boom(Exception):
     """A body's failure."""
 
 
-class Collect(logging.Handler):
-    """Keeps every record of the ``pyworkflowy`` loggers (at DEBUG and up)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def levels(self) -> list[str]:
-        return [r.levelname for r in self.records]
-
-
 @pytest.fixture
-def log():
-    logger = logging.getLogger("pyworkflowy")
-    handler, level = Collect(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
+def log() -> Iterator[Collect]:
+    """Every record of the ``pyworkflowy`` loggers, at DEBUG and up."""
+    with collecting(logging.getLogger("pyworkflowy"), logging.DEBUG) as handler:
         yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 def fields(record: logging.LogRecord) -> tuple[object, object, object]:

@@ -27,6 +27,8 @@ from pyworkflowy import (
     TaskStatus,
 )
 
+from tests._logs import collecting
+
 COMPLETED = TaskStatus.COMPLETED
 FAILED = TaskStatus.FAILED
 CANCELLED = TaskStatus.CANCELLED
@@ -168,15 +170,6 @@ def check_own_outcome(i: int, node: Node, handle: TaskHandle, error: NodeError) 
         assert handle.result() == i
 
 
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @settings(max_examples=60, deadline=None)
 @given(
     nodes=dags(),
@@ -187,15 +180,12 @@ def test_every_handle_ends_as_its_dependency_policy_predicts(
     nodes: list[Node], on_task_error: str, max_workers: int
 ) -> None:
     ran: list[int] = []
-    log = Collect()
-    logger = logging.getLogger("pyworkflowy")
-    logger.addHandler(log)
-    try:
-        with TaskRunner(on_task_error=on_task_error, max_workers=max_workers) as runner:
-            handles, errors = build(runner, nodes, ran)
-            results = runner.run()
-    finally:
-        logger.removeHandler(log)
+    with (
+        collecting(logging.getLogger("pyworkflowy")) as log,
+        TaskRunner(on_task_error=on_task_error, max_workers=max_workers) as runner,
+    ):
+        handles, errors = build(runner, nodes, ran)
+        results = runner.run()
 
     expected = expected_statuses(nodes)
     assert [h.status for h in handles] == expected
@@ -215,7 +205,7 @@ def test_every_handle_ends_as_its_dependency_policy_predicts(
     blocked = [h for h in failed if isinstance(h.exception(), DependencyFailedError)]
     retries = sum(max(h.attempts - 1, 0) for h in handles)
     logs_failures = on_task_error == "log"
-    levels = [r.levelname for r in log.records]
+    levels = log.levels()
     assert levels.count("ERROR") == (len(failed) - len(blocked) if logs_failures else 0)
     assert levels.count("WARNING") == retries + (len(blocked) if logs_failures else 0)
     assert len(levels) == levels.count("ERROR") + levels.count("WARNING")

@@ -332,106 +332,71 @@ def test_failure_with_zero_retries_stores_the_original_exception() -> None:
 # -- backoff: the delays the runner asks the loop for ------------------------------------
 
 
-def always_failing_async(calls: list[int]) -> Callable[[], Any]:
+def backoff_delays(
+    monkeypatch: pytest.MonkeyPatch, **options: Any
+) -> tuple[list[float], TaskHandle]:
+    """Run an async task that always fails, ``Task(body, **options)``, on a runner that stores
+    failures; return the delays it asked the loop for (see `run_recording_delays`) and its
+    handle."""
+
     async def body() -> None:
-        calls.append(1)
         raise ConnectionError("transient")
 
-    return body
+    runner = TaskRunner(on_task_error="continue")
+    handle = runner.submit(Task(body, **options))
+    delays = run_recording_delays(runner, monkeypatch)
+    runner.shutdown()
+    return delays, handle
 
 
 def test_default_backoff_retries_without_any_delay(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[int] = []
-    flaky = Task(always_failing_async(calls), retries=3)
-    runner = TaskRunner(on_task_error="continue")
-    handle = runner.submit(flaky)
-
-    delays = run_recording_delays(runner, monkeypatch)
-    runner.shutdown()
+    delays, handle = backoff_delays(monkeypatch, retries=3)
 
     assert delays == []
     assert handle.attempts == 4
 
 
 def test_backoff_none_requests_no_delay(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[int] = []
-    flaky = Task(always_failing_async(calls), retries=2, backoff="none", backoff_base=5.0)
-    runner = TaskRunner(on_task_error="continue")
-    handle = runner.submit(flaky)
-
-    delays = run_recording_delays(runner, monkeypatch)
-    runner.shutdown()
+    delays, handle = backoff_delays(monkeypatch, retries=2, backoff="none", backoff_base=5.0)
 
     assert delays == []
     assert handle.attempts == 3
 
 
 def test_linear_backoff_waits_base_times_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[int] = []
-    flaky = Task(always_failing_async(calls), retries=3, backoff="linear", backoff_base=0.5)
-    runner = TaskRunner(on_task_error="continue")
-    handle = runner.submit(flaky)
-
-    delays = run_recording_delays(runner, monkeypatch)
-    runner.shutdown()
+    delays, handle = backoff_delays(monkeypatch, retries=3, backoff="linear", backoff_base=0.5)
 
     assert delays == [0.5, 1.0, 1.5]
     assert handle.attempts == 4
 
 
 def test_linear_backoff_is_capped_at_backoff_max(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[int] = []
-    flaky = Task(
-        always_failing_async(calls), retries=4, backoff="linear", backoff_base=2.0, backoff_max=5.0
+    delays, _ = backoff_delays(
+        monkeypatch, retries=4, backoff="linear", backoff_base=2.0, backoff_max=5.0
     )
-    runner = TaskRunner(on_task_error="continue")
-    runner.submit(flaky)
-
-    delays = run_recording_delays(runner, monkeypatch)
-    runner.shutdown()
 
     assert delays == [2.0, 4.0, 5.0, 5.0]
 
 
 def test_exponential_backoff_doubles_from_base(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[int] = []
-    flaky = Task(always_failing_async(calls), retries=4, backoff="exponential", backoff_base=0.25)
-    runner = TaskRunner(on_task_error="continue")
-    handle = runner.submit(flaky)
-
-    delays = run_recording_delays(runner, monkeypatch)
-    runner.shutdown()
+    delays, handle = backoff_delays(
+        monkeypatch, retries=4, backoff="exponential", backoff_base=0.25
+    )
 
     assert delays == [0.25, 0.5, 1.0, 2.0]
     assert handle.attempts == 5
 
 
 def test_exponential_backoff_is_capped_at_backoff_max(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[int] = []
-    flaky = Task(
-        always_failing_async(calls),
-        retries=4,
-        backoff="exponential",
-        backoff_base=1.0,
-        backoff_max=3.0,
+    delays, _ = backoff_delays(
+        monkeypatch, retries=4, backoff="exponential", backoff_base=1.0, backoff_max=3.0
     )
-    runner = TaskRunner(on_task_error="continue")
-    runner.submit(flaky)
-
-    delays = run_recording_delays(runner, monkeypatch)
-    runner.shutdown()
 
     assert delays == [1.0, 2.0, 3.0, 3.0]
 
 
 def test_no_backoff_delay_after_the_last_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[int] = []
-    flaky = Task(always_failing_async(calls), retries=1, backoff="linear", backoff_base=1.0)
-    runner = TaskRunner(on_task_error="continue")
-    handle = runner.submit(flaky)
-
-    delays = run_recording_delays(runner, monkeypatch)
-    runner.shutdown()
+    delays, handle = backoff_delays(monkeypatch, retries=1, backoff="linear", backoff_base=1.0)
 
     assert delays == [1.0]
     assert handle.attempts == 2

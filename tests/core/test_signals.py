@@ -4,15 +4,15 @@ exits without waiting for a body blocked in a thread."""
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests._children import read_line, running
 
 PROGRAM = textwrap.dedent(
     """
@@ -50,32 +50,11 @@ PROGRAM = textwrap.dedent(
 
 
 def interrupt(tmp_path: Path, signum: int, handle: bool) -> subprocess.CompletedProcess[str]:
-    script = tmp_path / "work.py"
-    script.write_text(PROGRAM.replace("HANDLE", str(handle)))
-    child = subprocess.Popen(
-        [sys.executable, str(script)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        # a child started in the background may inherit SIGINT ignored: restore the default
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    assert child.stdout is not None
-    assert child.stdout.readline() == "running\n"  # the blocked body has begun
-    child.send_signal(signum)
-    out, err = child.communicate(timeout=60)  # it exits although the body never returns
+    with running(tmp_path / "work.py", PROGRAM.replace("HANDLE", str(handle))) as child:
+        assert read_line(child) == "running\n"  # the blocked body has begun
+        child.send_signal(signum)
+        out, err = child.communicate(timeout=60)  # it exits although the body never returns
     return subprocess.CompletedProcess(child.args, child.returncode, "running\n" + out, err)
-
-
-@contextlib.contextmanager
-def ended_after(child: subprocess.Popen[str]) -> Iterator[None]:
-    """Kill ``child`` if it is still running when the block ends (a failed test)."""
-    try:
-        yield
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.communicate()
 
 
 CANCELLED = "checkpoint [('blocked#0', 'cancelled'), ('waiting#0', 'cancelled')]"
@@ -137,18 +116,8 @@ def test_ctrl_c_caught_on_a_body_thread_still_wakes_the_idle_loop(tmp_path: Path
     """The kernel may give Ctrl-C to any thread: here it can only take the body's, while
     the main thread sleeps in the loop's select() with nothing due. Its handler must still
     run (a wakeup fd), or the Ctrl-C is lost and the program hangs."""
-    script = tmp_path / "work.py"
-    script.write_text(CAUGHT_ELSEWHERE)
-    child = subprocess.Popen(
-        [sys.executable, str(script)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    assert child.stdout is not None
-    with ended_after(child):
-        started = {child.stdout.readline(), child.stdout.readline()}
+    with running(tmp_path / "work.py", CAUGHT_ELSEWHERE) as child:
+        started = {read_line(child), read_line(child)}
         assert started == {"running\n", "masked\n"}
         child.send_signal(signal.SIGINT)
         out, err = child.communicate(timeout=30)
@@ -187,20 +156,10 @@ STUCK_FLUSH = textwrap.dedent(
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_a_second_ctrl_c_while_stopping_ends_the_program_at_once(tmp_path: Path) -> None:
-    script = tmp_path / "work.py"
-    script.write_text(STUCK_FLUSH)
-    child = subprocess.Popen(
-        [sys.executable, str(script)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    assert child.stdout is not None
-    with ended_after(child):
-        assert child.stdout.readline() == "running\n"
+    with running(tmp_path / "work.py", STUCK_FLUSH) as child:
+        assert read_line(child) == "running\n"
         child.send_signal(signal.SIGINT)
-        assert child.stdout.readline() == "flushing\n"  # the first Ctrl-C's cleanup is stuck
+        assert read_line(child) == "flushing\n"  # the first Ctrl-C's cleanup is stuck
         child.send_signal(signal.SIGINT)
         out, err = child.communicate(timeout=30)  # the second one ends it: no second flush
     assert out.splitlines() == ["interrupted"]
@@ -259,18 +218,8 @@ USED_AGAIN = textwrap.dedent(
 def test_a_runner_used_again_after_ctrl_c_still_does_not_wait_for_the_abandoned_body(
     tmp_path: Path,
 ) -> None:
-    script = tmp_path / "work.py"
-    script.write_text(USED_AGAIN)
-    child = subprocess.Popen(
-        [sys.executable, str(script)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    assert child.stdout is not None
-    with ended_after(child):
-        assert child.stdout.readline() == "running\n"
+    with running(tmp_path / "work.py", USED_AGAIN) as child:
+        assert read_line(child) == "running\n"
         child.send_signal(signal.SIGINT)
         out, err = child.communicate(timeout=30)  # closing does not wait for `blocked`
     assert child.returncode == 0, err

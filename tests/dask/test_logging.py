@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -19,30 +20,16 @@ pytest.importorskip("distributed")
 from pyworkflowy import TaskRunner, current_task, task
 from pyworkflowy.dask import DaskBackend
 
+from tests._logs import Collect, collecting
+
 if TYPE_CHECKING:
     from distributed import Client
 
 
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @pytest.fixture
-def collect():
-    root = logging.getLogger()
-    handler, level = Collect(), root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    try:
+def collect() -> Iterator[Collect]:
+    with collecting(logging.getLogger(), logging.INFO) as handler:
         yield handler
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
 
 
 def import_rows(path: str) -> int:

@@ -11,32 +11,19 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator
 
 import pytest
 from pyworkflowy import TaskRunner, current_task, task
 
-
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
+from tests._logs import Collect, collecting
 
 
 @pytest.fixture
-def collect():
+def collect() -> Iterator[Collect]:
     """A handler on the parent's root logger, at INFO; restored afterwards."""
-    root = logging.getLogger()
-    handler, level = Collect(), root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    try:
+    with collecting(logging.getLogger(), logging.INFO) as handler:
         yield handler
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
 
 
 @task(backend="process")

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests._children import read_line, running
+
 PROGRAM = textwrap.dedent(
     """
     import threading
@@ -73,24 +75,10 @@ SERVICE_LOOP = textwrap.dedent(
 def test_ctrl_c_in_a_service_loop_stops_the_scheduler_and_exits_without_errors(
     tmp_path: Path,
 ) -> None:
-    script = tmp_path / "service.py"
-    script.write_text(SERVICE_LOOP)
-    child = subprocess.Popen(
-        [sys.executable, str(script)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    assert child.stdout is not None
-    try:
-        assert child.stdout.readline() == "polling\n"  # a run waits in an executor thread
+    with running(tmp_path / "service.py", SERVICE_LOOP) as child:
+        assert read_line(child) == "polling\n"  # a run waits in an executor thread
         child.send_signal(signal.SIGINT)
         _, err = child.communicate(timeout=30)  # it exits: the waiting run was cancelled
-    finally:
-        if child.poll() is None:  # the test failed: leave nothing running
-            child.kill()
-            child.communicate()
     assert child.returncode == -signal.SIGINT, err
     assert err.count("Traceback") == 1, err  # Ctrl-C's own, out of time.sleep
     assert "cannot schedule new futures" not in err
