@@ -11,7 +11,9 @@ if TYPE_CHECKING:
     from ._outputs import Inputs
     from ._types import Progress
 
-__all__ = ["Extra"]
+__all__ = ["LOCK", "Extra"]
+
+LOCK = threading.Lock()  # guards the making of a handle's Extra, its waiters and cancel flag
 
 
 class Extra:

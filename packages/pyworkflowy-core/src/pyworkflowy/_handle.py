@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ._context import _current_task
+from . import _waits
 from ._errors import TaskCancelledError
+from ._extra import LOCK as _flag_lock
 from ._extra import Extra as _Extra
 from ._outputs import OutputAttribute as _OutputAttribute
 from ._registry import RELEASED as _RELEASED
 from ._types import TERMINAL as _TERMINAL
-from ._types import Progress, TaskContext, TaskResult, TaskStatus
+from ._types import Progress, TaskResult, TaskStatus
 
 if TYPE_CHECKING:
     from ._lanes import Lane
@@ -28,7 +27,6 @@ R = TypeVar("R")
 _PENDING = TaskStatus.PENDING
 _COMPLETED = TaskStatus.COMPLETED
 _new_tuple: Any = tuple.__new__
-_flag_lock = threading.Lock()  # guards _Extra creation, waiters and the cancel flag
 
 
 class TaskHandle(Generic[R]):
@@ -305,37 +303,6 @@ class TaskHandle(Generic[R]):
             return self._error
         return TaskCancelledError(f"task {self.id!r} was {self._status}")
 
-    def __await__(self) -> Generator[Any, None, R]:
-        if self._status not in _TERMINAL:
-            import asyncio
-
-            engine = self._lane.engine
-            if engine.loop is None:
-                yield  # one step for a run started on this loop (gather(h, runner.arun()))
-                if engine.loop is None and self._status not in _TERMINAL:
-                    raise RuntimeError(
-                        f"task {self.id!r} is {self._status.value} and its runner is not "
-                        "running, so awaiting it would wait forever: start a run first "
-                        "(runner.start(), a run() in another thread, or "
-                        "asyncio.create_task(runner.arun()) before the await)"
-                    )
-
-            loop = asyncio.get_running_loop()
-            future = loop.create_future()
-            waiter = (loop, future)
-            self._add_waiter(waiter)
-            waiting = _waiting_attempt()
-            try:
-                if self._status not in _TERMINAL:
-                    if waiting is not None:  # a task body waits: its slot is given back
-                        waiting.handle._lane.engine.secede(waiting)
-                    yield from future.__await__()
-            finally:  # the await may have been cancelled: don't keep its loop alive
-                self._remove_waiter(waiter)
-                if waiting is not None:
-                    waiting.handle._lane.engine.rejoin(waiting)
-        return self.result()
-
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the handle has ended; False if ``timeout`` seconds passed first.
 
@@ -349,64 +316,13 @@ class TaskHandle(Generic[R]):
             return False
         return True
 
-    def _wait(self, timeout: float | None) -> None:
-        engine = self._lane.engine
-        if engine.on_loop_thread():
-            raise RuntimeError(
-                f"handle.result() on the runner's own event loop would block it: "
-                f"use 'await handle' for {self.id!r}"
-            )
-        if timeout is None and engine.loop is None:
-            raise RuntimeError(
-                f"task {self.id!r} is {self._status.value} and its runner is not running: "
-                "call runner.run() first, or pass timeout= to wait for another thread's run"
-            )
-        event = threading.Event()
-        self._add_waiter(event)
-        if self._status in _TERMINAL:
-            return
-        waiting = _waiting_attempt()  # a task body waits: its slot is given back meanwhile
-        if waiting is not None:
-            waiting.handle._lane.engine.secede(waiting)
-        try:
-            if not event.wait(timeout):
-                self._remove_waiter(event)
-                raise TimeoutError(
-                    f"task {self.id!r} did not finish within {timeout} s "
-                    f"(status {self._status.value})"
-                )
-        finally:
-            if waiting is not None:
-                waiting.handle._lane.engine.rejoin(waiting)
-
-    def _add_waiter(self, waiter: Any) -> None:
-        x = self._extra()
-        with _flag_lock:
-            if x.waiters is None:
-                x.waiters = []
-            x.waiters.append(waiter)
-        if self._status in _TERMINAL:  # finished while we registered: wake ourselves
-            self._wake()
-
-    def _remove_waiter(self, waiter: Any) -> None:
-        x = self._extra()
-        with _flag_lock:
-            if x.waiters is not None and waiter in x.waiters:
-                x.waiters.remove(waiter)
-
-    def _wake(self) -> None:
-        """Wake every waiter; called once the status is terminal (from any thread)."""
-        x = self._extra()
-        with _flag_lock:
-            waiters, x.waiters = x.waiters, None
-        for waiter in waiters or ():
-            if isinstance(waiter, threading.Event):
-                waiter.set()
-            else:
-                loop, future = waiter
-                # A loop closed since its await began has nobody left to wake.
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(_resolve, future)
+    # Waiting for the end (``await handle``, `result` and `wait` blocking a thread) and
+    # waking the waiters: the functions of `_waits`, bound as methods (no call between).
+    __await__ = _waits.await_end
+    _wait = _waits.block
+    _add_waiter = _waits.add_waiter
+    _remove_waiter = _waits.remove_waiter
+    _wake = _waits.wake
 
     # -- cancellation ------------------------------------------------------------------
     def cancel(self) -> bool:
@@ -443,17 +359,3 @@ class TaskHandle(Generic[R]):
 
     def __repr__(self) -> str:
         return f"<TaskHandle {self.id!r} task={self._task.name!r} status={self._status.value}>"
-
-
-def _waiting_attempt() -> Attempt | None:
-    """The attempt whose body is running here, if it is still the current one."""
-    context = _current_task.get()
-    if context is None:
-        return None
-    attempt = context._attempt if isinstance(context, TaskContext) else context
-    return attempt if attempt is not None and attempt.current else None
-
-
-def _resolve(future: Any) -> None:
-    if not future.done():
-        future.set_result(None)

@@ -88,7 +88,7 @@ def with_starts(
     memo: dict[Task, str],
 ) -> RecordColumns:
     """The columns of the finished records followed by one start record per attempt."""
-    from ._journal import attempt_times, task_digest
+    from ._recordcols import attempt_times, task_digest
 
     columns = finished()
     deps, times, backends = columns.depends_on, columns.attempt_times, columns.backends
