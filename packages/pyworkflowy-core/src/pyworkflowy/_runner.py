@@ -14,14 +14,11 @@ from ._flow import FlowControl
 from ._registry import RELEASED
 from ._submit import Submitter, gc_paused
 from ._task import Task
-from ._types import ON_TASK_ERROR, TERMINAL, TaskResult
-from ._validate import check_backends, check_choice, check_int, check_seconds, check_workers
+from ._types import TERMINAL, TaskResult
 from .backends import Backend
 
 if TYPE_CHECKING:
     from contextvars import Token
-
-    from typing_extensions import TypeIs
 
     from ._checkpoint import Checkpointer
     from ._handle import TaskHandle
@@ -79,33 +76,21 @@ class TaskRunner(GraphBuilding, FlowControl):
             from ._compat import backends_from_pools
 
             backends, max_workers = backends_from_pools(pools, backends, max_workers)
-        default_workers, per_backend = check_workers(max_workers)
-        if max_concurrency is not None:
-            check_int(max_concurrency, "max_concurrency (or None)", 1)
-        if not isinstance(backend, str) or not backend:
-            raise ValueError(f"backend must be a backend name, got {backend!r}")
-        check_choice(on_task_error, "on_task_error", ON_TASK_ERROR)
-        interval = check_seconds(checkpoint_interval, "checkpoint_interval", finite=False)
-        if checkpoint_path is not None and checkpointer is not None:
-            raise ValueError("pass checkpoint_path= or checkpointer=, not both")
-        if checkpointer is not None and not _is_checkpointer(checkpointer):
-            raise TypeError(
-                f"checkpointer must be a Checkpointer, got {type(checkpointer).__name__}"
-            )
-        custom = check_backends(backends)
-        if record_starts is not None and not isinstance(record_starts, bool):
-            raise TypeError(f"record_starts must be True, False or None, got {record_starts!r}")
-        if not isinstance(progress, bool):
-            raise TypeError(f"progress must be True or False, got {progress!r}")
-        if checkpoint_path is not None:
-            checkpointer = _checkpointer_for_path(checkpoint_path)
-        journal: Journal | None = None
-        if checkpointer is not None:
-            from ._journal import Journal  # imported on first use: most runs never need it
+        from ._setup import checked  # imported on first use: `import pyworkflowy` stays quick
 
-            journal = Journal(checkpointer, interval, None)
-            if record_starts is not None:
-                journal.starts = record_starts
+        workers, per_backend, interval, checkpointer, custom, journal = checked(
+            max_workers,
+            backend,
+            on_task_error,
+            checkpoint_path,
+            checkpoint_interval,
+            checkpointer,
+            backends,
+            max_concurrency,
+            record_starts,
+            progress,
+            handle_signals,
+        )
         self.max_workers = max_workers
         self.max_concurrency = max_concurrency
         self.backend = backend
@@ -119,13 +104,16 @@ class TaskRunner(GraphBuilding, FlowControl):
 
             use_clock(engine, clock)
         self._submitter = Submitter(
-            engine, backend, custom, default_workers, per_backend, max_concurrency
+            engine,
+            backend,
+            custom,
+            workers,
+            per_backend,
+            max_concurrency,
         )
         from ._serve import Driver
 
         self._driver = Driver(engine, self)
-        if not isinstance(handle_signals, bool):
-            raise TypeError(f"handle_signals must be True or False, got {handle_signals!r}")
         self._driver.handle_signals = handle_signals
         if tracing is not False and tracing is not None:
             from ._tracing import attach  # imported on first use, as is opentelemetry
@@ -308,28 +296,9 @@ class TaskRunner(GraphBuilding, FlowControl):
         it, and `InDoubtError` if tasks marked ``idempotent=False`` are in doubt, unless
         ``rerun_in_doubt`` allows them (``True``, or their handle ids).
         """
-        if "checkpoint_path" in kwargs or "checkpointer" in kwargs:
-            raise ValueError("resume() takes the checkpoint as its first argument only")
-        if _is_checkpointer(path_or_checkpointer):
-            checkpointer = path_or_checkpointer
-        else:
-            checkpointer = _checkpointer_for_path(path_or_checkpointer)
-        runner = cls(checkpointer=checkpointer, **kwargs)
-        from ._journal import Journal
+        from ._setup import resumed
 
-        try:
-            journal = Journal.resume(checkpointer, runner.checkpoint_interval, rerun_in_doubt)
-        except BaseException:
-            runner._engine.journal = None  # its fresh journal would clear the checkpoint
-            runner.shutdown()
-            checkpointer.close()  # gives the checkpoint back
-            raise
-        journal.starts = runner._engine.journal.starts  # type: ignore[union-attr]
-        journal.monotonic = runner._engine.monotonic
-        journal.engine = runner._engine
-        runner._engine.journal = journal
-        runner._watch_journal(journal)
-        return runner
+        return resumed(cls, path_or_checkpointer, rerun_in_doubt, kwargs)
 
     def cancel_all(self) -> int:
         """Request cancellation of every unfinished handle; returns how many were asked."""
@@ -338,33 +307,9 @@ class TaskRunner(GraphBuilding, FlowControl):
 
     def shutdown(self, wait: bool = True) -> None:
         """Tear down the worker pools, flush the checkpoint and close the runner's loop."""
-        driver = self._driver
-        if driver.closed:
-            return
-        driver.closed = True
-        engine = self._engine
-        try:
-            if driver.serving_thread:
-                self.stop()
-            if engine.journal is not None:
-                if driver.hurry:  # a second Ctrl-C: the program ends now, unflushed
-                    engine.journal.checkpointer.close()
-                else:
-                    engine.journal.close()
-            if engine.owns_cache and engine.cache is not None:
-                engine.cache.close()
-        except KeyboardInterrupt:  # Ctrl-C while closing: what is left waits for nothing
-            driver.hurry = True
-            raise
-        finally:
-            try:
-                # After an interrupted run, bodies still in threads were abandoned: the
-                # program need not wait for them (their threads are daemons).
-                wait = wait and not engine.interrupted and not driver.hurry
-                for lane in engine.lanes.values():
-                    lane.backend.shutdown(wait)
-            finally:
-                driver.close_loop()
+        from ._setup import shut
+
+        shut(self, wait)
 
     def __enter__(self) -> TaskRunner:
         self._tokens.append(_current_runner.set(self))
@@ -402,19 +347,3 @@ class TaskRunner(GraphBuilding, FlowControl):
 
 def _probe() -> None:
     """Stands in for a task of the runner's default backend when the runner checks it."""
-
-
-def _is_checkpointer(obj: object) -> TypeIs[Checkpointer]:
-    from ._checkpoint import Checkpointer
-
-    return isinstance(obj, Checkpointer)
-
-
-def _checkpointer_for_path(path: str | os.PathLike[str]) -> Checkpointer:
-    try:
-        from pyworkflowy.persist import checkpointer_for_path  # type: ignore[import-not-found]
-    except ImportError as exc:
-        raise ImportError(
-            "checkpoint_path needs pyworkflowy-persist: pip install 'pyworkflowy-core[persist]'"
-        ) from exc
-    return checkpointer_for_path(path)
