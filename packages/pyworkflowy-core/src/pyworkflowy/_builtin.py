@@ -121,7 +121,9 @@ async def _run_coroutine(attempt: Attempt) -> None:
     handle = attempt.handle
     engine = handle._lane.engine
     _current_task.set(attempt)  # this asyncio task runs in a context of its own
-    _current_runner.set(engine.runner)
+    runner = engine.runner
+    if _current_runner.get(None) is not runner:  # mostly set already: the context it was
+        _current_runner.set(runner)  # copied from was another task's (a get costs less)
     try:
         value = await handle._task.fn(*handle._args, **handle._kwargs)
     except BaseException as exc:  # CancelledError included: the runner asked for it
@@ -131,7 +133,7 @@ async def _run_coroutine(attempt: Attempt) -> None:
             raise
     else:
         attempt.state = None
-        engine.report(attempt, True, value)
+        engine.settle(attempt, True, value)  # on the loop thread: report() minus its check
 
 
 class ExecutorBackend(Backend):

@@ -260,7 +260,13 @@ class Engine(Observers, BodyRequests, Cancellation, Failures, Registry, Gating):
 
             record(self, attempt)  # its body starts once its start is written
             return
-        self.launch(attempt)
+        if h._task.timeout is not None:
+            self.launch(attempt)
+            return
+        try:  # launch(), inlined for the attempt with no timer: this is per task
+            lane.backend.start(attempt)
+        except Exception as exc:
+            self.broken(lane, attempt, exc)
 
     def run_id(self) -> str:
         """The id that idempotency keys are made of: the checkpoint's run, else this runner's."""
@@ -280,9 +286,13 @@ class Engine(Observers, BodyRequests, Cancellation, Failures, Registry, Gating):
             x.timer = loop.call_later(timeout, self.on_timeout, attempt)
         try:
             lane.backend.start(attempt)
-        except Exception as exc:  # a broken backend fails the attempt, not the loop
-            exc.add_note(f"raised by backend {lane.name!r} starting task {h.id!r}")
-            self.settle(attempt, False, exc)
+        except Exception as exc:
+            self.broken(lane, attempt, exc)
+
+    def broken(self, lane: Lane, attempt: Attempt, exc: Exception) -> None:
+        """A backend's `start` raised: the attempt fails, not the loop."""
+        exc.add_note(f"raised by backend {lane.name!r} starting task {attempt.handle.id!r}")
+        self.settle(attempt, False, exc)
 
     # -- outcomes --------------------------------------------------------------------------
     def report(self, attempt: Attempt, ok: bool, value: Any) -> None:
@@ -292,6 +302,10 @@ class Engine(Observers, BodyRequests, Cancellation, Failures, Registry, Gating):
         if _get_ident() != self.loop_thread:
             self.post(attempt, ok, value)
             return
+        self.settle(attempt, ok, value)
+
+    def settle(self, attempt: Attempt, ok: bool, value: Any) -> None:
+        """`report`, for a caller on the loop thread (the engine, the asyncio backend)."""
         h = attempt.handle
         if h._attempt is not attempt:
             return  # already settled: a timeout, a cancel before it ran, an abort
@@ -323,8 +337,6 @@ class Engine(Observers, BodyRequests, Cancellation, Failures, Registry, Gating):
             journal.write_held()  # nothing running: no other task can join the batch
         if (h._lane.ready or self.parked) and not self.pumping:
             self.pump()  # its slot is free for the next one
-
-    settle = report  # what the engine itself calls, on the loop thread
 
     def post(self, attempt: Attempt, ok: bool, value: Any) -> None:
         """An outcome from another thread: queued, with one loop wake-up per batch."""
