@@ -12,9 +12,9 @@ from collections.abc import Callable, Coroutine, Iterable
 from threading import get_ident
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeAlias, TypeVar, overload
 
+from ._deps import UPSTREAM_SUBMIT, as_deps
 from ._options import check_tags
 from ._outputs import Output, gather
-from ._submit import UPSTREAM_SUBMIT, as_deps
 from ._task import Task
 from ._types import TERMINAL
 

@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._submit import UPSTREAM_SUBMIT
+from ._deps import UPSTREAM_SUBMIT
 from ._validate import check_choice, check_int
 
 if TYPE_CHECKING:

@@ -1,4 +1,5 @@
-"""The rarely needed state of a handle (`Extra`), allocated on first use."""
+"""The rarely needed state of a handle (`Extra`), allocated on first use, and the
+`RELEASED` value of a handle whose result was let go of."""
 
 from __future__ import annotations
 
@@ -11,9 +12,21 @@ if TYPE_CHECKING:
     from ._outputs import Inputs
     from ._types import Progress
 
-__all__ = ["LOCK", "Extra"]
+__all__ = ["LOCK", "RELEASED", "Extra"]
 
 LOCK = threading.Lock()  # guards the making of a handle's Extra, its waiters and cancel flag
+
+
+class _Released:
+    """The value of a handle whose result was released (`TaskHandle.release`)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<released>"
+
+
+RELEASED: Any = _Released()
 
 
 class Extra:

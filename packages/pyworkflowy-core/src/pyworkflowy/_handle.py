@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from . import _waits
 from ._errors import TaskCancelledError
 from ._extra import LOCK as _flag_lock
+from ._extra import RELEASED as _RELEASED
 from ._extra import Extra as _Extra
 from ._outputs import OutputAttribute as _OutputAttribute
-from ._registry import RELEASED as _RELEASED
 from ._types import TERMINAL as _TERMINAL
 from ._types import Progress, TaskResult, TaskStatus
 

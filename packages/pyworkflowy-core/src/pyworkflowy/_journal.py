@@ -327,7 +327,7 @@ class Journal:
     def _drop_released(self) -> None:
         """The values released while their records waited are written now: drop them."""
         if self.to_release:
-            from ._registry import RELEASED
+            from ._extra import RELEASED
 
             for h in self.to_release:
                 h._value = RELEASED

@@ -16,8 +16,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from ._errors import DependencyFailedError, TaskCancelledError
+from ._extra import RELEASED
 from ._graph import link
-from ._registry import RELEASED
 from ._types import TaskStatus
 
 if TYPE_CHECKING:

@@ -14,8 +14,9 @@ it does not pin their values; `release` drops a value itself.
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ._extra import RELEASED
 from ._types import TERMINAL, TaskStatus
 
 if TYPE_CHECKING:
@@ -29,18 +30,6 @@ __all__ = ["RELEASED", "Registry"]
 _COMPLETED = TaskStatus.COMPLETED
 _SWEEP_MIN = 1024  # entries of `ended` before the first sweep
 _ref = weakref.ref
-
-
-class _Released:
-    """The value of a handle whose result was released (`TaskHandle.release`)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<released>"
-
-
-RELEASED: Any = _Released()
 
 
 class Registry:

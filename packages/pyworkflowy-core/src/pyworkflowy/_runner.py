@@ -9,10 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from ._building import GraphBuilding
 from ._context import _current_runner
-from ._engine import Engine
+from ._extra import RELEASED
 from ._flow import FlowControl
-from ._registry import RELEASED
-from ._submit import Submitter, gc_paused
 from ._task import Task
 from ._types import TERMINAL, TaskResult
 from .backends import Backend
@@ -76,7 +74,10 @@ class TaskRunner(GraphBuilding, FlowControl):
             from ._compat import backends_from_pools
 
             backends, max_workers = backends_from_pools(pools, backends, max_workers)
-        from ._setup import checked  # imported on first use: `import pyworkflowy` stays quick
+        # Imported by the first runner: `import pyworkflowy` need not load the engine.
+        from ._engine import Engine
+        from ._setup import checked
+        from ._submit import Submitter
 
         workers, per_backend, interval, checkpointer, custom, journal = checked(
             max_workers,
@@ -230,6 +231,8 @@ class TaskRunner(GraphBuilding, FlowControl):
         # Building a million results creates no reference cycles, yet the allocations would
         # trigger full collections that rescan every handle: pause the collector meanwhile.
         # A copy of the handles dict has its final size at once: filling it never resizes.
+        from ._submit import gc_paused
+
         with gc_paused():
             results: dict[str, Any] = engine.handles.copy()
             for hid, h in results.items():  # handle.get_result(), inlined: once per task

@@ -21,9 +21,8 @@ if TYPE_CHECKING:
     from ._engine import Engine
     from .backends import Backend
 
-__all__ = ["UPSTREAM_SUBMIT", "Submitter", "as_deps", "gc_paused"]
+__all__ = ["Submitter", "gc_paused"]
 
-UPSTREAM_SUBMIT = frozenset({"args", "payload", "source", "dedup_key"})  # 0.4's keywords
 _PLAIN_TASK_CACHE = 1024  # plain callables whose Task is kept for reuse
 
 
@@ -280,19 +279,6 @@ class Submitter:
 
 def _ids(deps: tuple[TaskHandle, ...]) -> tuple[str, ...]:
     return tuple([d.id for d in deps])
-
-
-def as_deps(depends_on: Iterable[TaskHandle] | TaskHandle | None) -> tuple[TaskHandle, ...]:
-    """``depends_on`` as a tuple: one handle, ``None`` (no dependency) or an iterable of them."""
-    if depends_on.__class__ is tuple:
-        return depends_on  # type: ignore[return-value]
-    if isinstance(depends_on, TaskHandle):
-        return (depends_on,)
-    if depends_on is None:
-        return ()
-    if isinstance(depends_on, (str, bytes)) or not isinstance(depends_on, Iterable):
-        raise TypeError(f"depends_on takes a TaskHandle or an iterable of them, got {depends_on!r}")
-    return tuple(depends_on)
 
 
 @contextlib.contextmanager
