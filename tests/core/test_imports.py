@@ -130,6 +130,18 @@ def test_importing_pyworkflowy_does_not_import_pkgutil() -> None:
     assert out.stdout.strip() == "False"
 
 
+def test_importing_pyworkflowy_leaves_the_engine_to_the_first_runner() -> None:
+    code = (
+        "import sys, pyworkflowy\n"
+        "late = ('pyworkflowy._engine', 'pyworkflowy._submit', 'pyworkflowy._lanes', 'weakref')\n"
+        "print([m for m in late if m in sys.modules])\n"
+        "pyworkflowy.TaskRunner().shutdown()\n"
+        "print([m for m in late[:3] if m not in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:2] == ["[]", "[]"]
+
+
 @pytest.mark.parametrize("name", pyworkflowy.__all__)
 def test_every_name_in_all_is_importable(name: str) -> None:
     assert getattr(pyworkflowy, name) is not None

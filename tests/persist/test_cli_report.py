@@ -83,7 +83,6 @@ def test_the_report_holds_each_task_its_attempts_and_the_graph(tmp_path: Path) -
     assert "flaky<br>attempt 2 of 2: completed" in page
     assert "broken<br>attempt 1 of 1: failed" in page
     assert "Timeline: each attempt, in the rows of the lane that ran it" in page
-    assert "flaky<br>attempt 2 of 2: completed<br>" in page
     assert "<br>flaky on asyncio" in page  # each bar names its task and lane
     assert "Dependencies: an arrow from each dependency to its dependent" in page
     assert "<p>3 records (2 completed, 1 failed); " in page
@@ -246,3 +245,28 @@ def test_an_old_large_run_has_one_timeline_row_per_task_name(tmp_path: Path, tas
     page = saved(tmp_path / "run.json", records)
     assert rows_of(page) == [["load"] * tasks]
     assert "Timeline: each attempt of each task" in page
+
+
+def test_records_that_do_not_name_a_lane_keep_a_row_per_task(tmp_path: Path) -> None:
+    # a resumed run: records reused from a checkpoint written before records named lanes
+    page = saved(
+        tmp_path / "run.json",
+        {
+            "old": bare("completed", 0.0, 1.0),
+            "new": on("thread", 1.0, 2.0),
+            "mine": on("unknown", 1.0, 2.0),  # a backend of the user's, named "unknown"
+        },
+    )
+    (rows,) = rows_of(page)
+    assert rows == ["old", "thread", "unknown"]
+
+
+def test_a_bar_too_short_to_see_does_not_share_its_row_with_one_starting_with_it(
+    tmp_path: Path,
+) -> None:
+    page = saved(
+        tmp_path / "run.json",
+        {"blink": on("thread", 5.0, 5.0), "long": on("thread", 5.0, 9.0)},
+    )
+    (rows,) = rows_of(page)
+    assert sorted(rows) == ["thread #1", "thread #2"]  # drawn 0.1 ms wide: they would overlap

@@ -360,3 +360,52 @@ def test_a_start_record_names_the_lane_it_started_on(tmp_path: Path) -> None:
         runner.run()
     assert seen["status"] == "started"
     assert seen["backend"] == "thread"
+
+
+def make_sqlite_without_backend(path: Path) -> None:
+    """A database as pyworkflowy-persist wrote it with dependencies and attempt times but
+    before records named their backend."""
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE pyworkflowy_records (id TEXT PRIMARY KEY NOT NULL, name TEXT, "
+        "status TEXT, value TEXT, error TEXT, attempts INTEGER, started_at REAL, "
+        "finished_at REAL, fingerprint TEXT, depends_on TEXT, attempt_times TEXT) WITHOUT ROWID"
+    )
+    conn.execute(
+        "INSERT INTO pyworkflowy_records VALUES "
+        "('a#0', 'job', 'completed', '1', NULL, 2, 1.5, 2.5, 'no-args', NULL, '[1.5,2.0,2.25,2.5]')"
+    )
+    conn.execute("PRAGMA application_id=1347896921")
+    conn.execute("PRAGMA user_version=2")
+    conn.commit()
+    conn.close()
+
+
+def test_a_sqlite_checkpoint_without_backends_gets_the_column(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    make_sqlite_without_backend(path)
+    checkpointer = SQLiteCheckpointer(path)
+    checkpointer.save({"b#0": {**OLD_RECORD, "backend": "thread"}})
+    checkpointer.close()
+    loaded = SQLiteCheckpointer(path).load()
+    assert loaded["a#0"]["backend"] is None
+    assert loaded["a#0"]["attempt_times"] == [[1.5, 2.0], [2.25, 2.5]]
+    assert loaded["b#0"]["backend"] == "thread"
+
+
+def test_two_openers_of_an_older_sqlite_checkpoint_add_its_columns_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pyworkflowy.persist import _sqlite
+
+    path = tmp_path / "old.db"
+    make_sqlite_without_backend(path)
+    # Both look before either adds: what two processes opening it at once may see.
+    monkeypatch.setattr(_sqlite, "_has_columns", lambda conn: False)
+    first, second = SQLiteCheckpointer(path), SQLiteCheckpointer(path)
+    try:
+        assert first.load()["a#0"]["backend"] is None
+        assert second.load()["a#0"]["backend"] is None  # no "duplicate column name"
+    finally:
+        first.close()
+        second.close()

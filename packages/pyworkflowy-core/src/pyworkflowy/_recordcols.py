@@ -130,5 +130,6 @@ def record_columns(handles: list[TaskHandle], memo: dict[Task, str]) -> RecordCo
         fingerprints=digests,
         depends_on=list(map(_GET_DEPS, handles)),
         attempt_times=times,
-        backends=list(map(_GET_BACKEND, handles)),
+        # one task's handles share its lane (the runner picks a lane per task)
+        backends=[handles[0]._lane.name] * n if one_task else list(map(_GET_BACKEND, handles)),
     )

@@ -36,6 +36,7 @@ REPORT_HINT = (
 ROWS_PER_TASK = 40
 #: at most this many rows per lane: attempts that overlap more than this share a row
 ROWS_PER_LANE = 32
+_MIN_WIDTH = 1e-4  # seconds: a bar too short to see is drawn this wide
 #: the colour of a bar: the status its attempt ended with (a retried attempt: retrying)
 BAR_COLOURS: dict[str, str] = {
     "completed": STYLES[TaskStatus.COMPLETED][1],
@@ -71,30 +72,22 @@ def _attempts(record: Record) -> list[tuple[float, float | None]]:
     return pairs
 
 
-def _by_lane(records: Mapping[str, Record]) -> bool:
-    """Whether the timeline's rows are lanes: some record names the backend it ran on."""
-    return any(isinstance(record.get("backend"), str) for record in records.values())
-
-
-def _start(bar: dict[str, Any]) -> float:
-    return bar["start"]
-
-
-def _lane_rank(rank: dict[str, int]) -> Any:
-    def key(bar: dict[str, Any]) -> tuple[int, int]:
-        return rank[bar["lane"]], bar["slot"]
-
-    return key
+def _lane_of(record: Record) -> str | None:
+    """The lane a record names (its ``backend``), or None (a record written before)."""
+    backend = record.get("backend")
+    return backend if isinstance(backend, str) else None
 
 
 def _lane_rows(bars: list[dict[str, Any]]) -> None:
-    """Set each bar's row to a row of its lane: a lane's attempts are packed into as few
+    """Give each bar of a lane a row of that lane: a lane's attempts are packed into as few
     rows as never overlap (up to `ROWS_PER_LANE`), so a lane of eight workers that were
-    kept busy shows as eight rows. A lane with one row is named alone, else ``"lane #k"``."""
+    kept busy shows as eight rows. A lane with one row is named alone, else ``"lane #k"``.
+    Packing goes by the drawn width (a bar is at least `_MIN_WIDTH` wide), so no bar is
+    drawn over another in its row."""
     ends: dict[str, list[float]] = {}  # per lane, where each of its rows is free from
     for bar in sorted(bars, key=lambda bar: (bar["start"], bar["length"])):
         rows = ends.setdefault(bar["lane"], [])
-        end = bar["start"] + bar["length"]
+        end = bar["start"] + max(bar["length"], _MIN_WIDTH)
         k = next((k for k, free in enumerate(rows) if free <= bar["start"]), None)
         if k is None and len(rows) < ROWS_PER_LANE:
             k = len(rows)
@@ -109,37 +102,41 @@ def _lane_rows(bars: list[dict[str, Any]]) -> None:
 
 
 def _bars(records: Mapping[str, Record]) -> tuple[list[dict[str, Any]], float, float]:
-    """One dict per attempt (row, start, end, status, text), and the run's first and last
-    times: an attempt with no end (it was running) lasts until the last time. Rows are
-    the lanes' (see `_lane_rows`) when records name their backend, else tasks'."""
+    """One dict per attempt (lane, row, start, length, status, text), and the run's first
+    and last times: an attempt with no end (it was running) lasts until the last time.
+
+    An attempt of a record that names its lane goes to a row of that lane (see
+    `_lane_rows`); one of a record that does not (written before records named it) to a
+    row of its own task, or of its task name when more than `ROWS_PER_TASK` such tasks ran.
+    """
     spans = {hid: _attempts(record) for hid, record in records.items()}
     times = [t for pairs in spans.values() for pair in pairs for t in pair if t is not None]
     times += [t for r in records.values() if (t := _number(r.get("finished_at"))) is not None]
     if not times:
         return [], 0.0, 0.0
     first, last = min(times), max(times)
-    by_lane = _by_lane(records)
-    by_task = sum(1 for pairs in spans.values() if pairs) <= ROWS_PER_TASK
+    unnamed = sum(1 for hid, pairs in spans.items() if pairs and _lane_of(records[hid]) is None)
+    by_task = unnamed <= ROWS_PER_TASK
     bars = []
     for hid, pairs in spans.items():
         record = records[hid]
         status = str(record.get("status"))
-        backend = record.get("backend")
-        lane = backend if isinstance(backend, str) else "unknown"
+        lane = _lane_of(record)
         for n, (start, end) in enumerate(pairs, 1):
             final = n == len(pairs)
             outcome = _RECORD_BAR.get(status, status) if final else "retried"
             if end is None:
                 end, outcome = last, "running"
             text = (
-                f"{hid}<br>attempt {n} of {len(pairs)}: {outcome}<br>"
+                f"{html.escape(hid)}<br>attempt {n} of {len(pairs)}: {outcome}<br>"
                 f"{start - first:.3f}s to {end - first:.3f}s ({end - start:.3f}s)"
             )
-            if by_lane:
+            if lane is not None:
                 text += f"<br>{html.escape(str(record.get('name')))} on {html.escape(lane)}"
             bars.append(
                 {
                     "lane": lane,
+                    "slot": 0,
                     "row": hid if by_task else str(record.get("name")),
                     "start": start - first,
                     "length": end - start,
@@ -147,22 +144,31 @@ def _bars(records: Mapping[str, Record]) -> tuple[list[dict[str, Any]], float, f
                     "text": text,
                 }
             )
-    if by_lane:
-        _lane_rows(bars)
+    _lane_rows([bar for bar in bars if bar["lane"] is not None])
     return bars, first, last
+
+
+def _row_order(bars: list[dict[str, Any]]) -> list[str]:
+    """The rows top to bottom: by the first start of their lane (a lane's rows together,
+    in their order) or of their task."""
+    group_first: dict[tuple[bool, str], int] = {}
+    for i, bar in enumerate(sorted(bars, key=lambda bar: bar["start"])):
+        lane = bar["lane"]
+        group_first.setdefault((lane is None, bar["row"] if lane is None else lane), i)
+
+    def key(bar: dict[str, Any]) -> tuple[int, int]:
+        lane = bar["lane"]
+        return group_first[(lane is None, bar["row"] if lane is None else lane)], bar["slot"]
+
+    return list(dict.fromkeys(bar["row"] for bar in sorted(bars, key=key)))
 
 
 def _timeline(records: Mapping[str, Record]) -> Any:
     import plotly.graph_objects as go  # type: ignore[import-not-found]
 
     bars, _, _ = _bars(records)
-    by_lane = _by_lane(records)
-    if by_lane:  # lanes top to bottom by first start, each lane's rows together in order
-        lanes = list(dict.fromkeys(bar["lane"] for bar in sorted(bars, key=_start)))
-        rank = {lane: i for i, lane in enumerate(lanes)}
-        rows = list(dict.fromkeys(bar["row"] for bar in sorted(bars, key=_lane_rank(rank))))
-    else:
-        rows = list(dict.fromkeys(bar["row"] for bar in sorted(bars, key=_start)))
+    by_lane = any(bar["lane"] is not None for bar in bars)
+    rows = _row_order(bars)
     figure = go.Figure()
     for status, colour in BAR_COLOURS.items():
         mine = [bar for bar in bars if bar["status"] == status]
@@ -175,7 +181,7 @@ def _timeline(records: Mapping[str, Record]) -> Any:
                 y=[bar["row"] for bar in mine],
                 base=[bar["start"] for bar in mine],
                 # a bar too short to see is drawn one pixel-ish wide
-                x=[max(bar["length"], 1e-4) for bar in mine],
+                x=[max(bar["length"], _MIN_WIDTH) for bar in mine],
                 # a thin white edge tells back-to-back attempts in one row apart
                 marker={"color": colour, "line": {"width": 1, "color": "white"}},
                 hovertext=[bar["text"] for bar in mine],

@@ -100,6 +100,27 @@ def _extra_texts(
     return deps, [None if t is None else _dumps(t) for t in times_column], backends
 
 
+def _has_columns(conn: sqlite3.Connection) -> bool:
+    """Whether the records table has every column added since it was first made."""
+    have = {row[1] for row in conn.execute(f"PRAGMA table_info({TABLE})")}
+    return all(column in have for column, _ in _ADDED)
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    """Add the missing `_ADDED` columns, in one write transaction: another process that
+    opens the same older database at the same moment waits, then finds them added."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({TABLE})")}
+        for column, default in _ADDED:  # (NULL attempt_times would mean "derive them")
+            if column not in have:
+                conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN {column} TEXT DEFAULT {default}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
 def _load_deps(text: str | None) -> Any:
     if text is None or not text.startswith("["):
         return text
@@ -307,12 +328,8 @@ class SQLiteCheckpointer(Checkpointer):
                     raise CheckpointError(f"{where} is malformed: it has no {TABLE} table")
                 if version < VERSION:  # it may get start records, which older readers refuse
                     conn.execute(f"PRAGMA user_version={VERSION}")
-                have = {row[1] for row in conn.execute(f"PRAGMA table_info({TABLE})")}
-                for column, default in _ADDED:  # made before they existed
-                    if column not in have:  # (NULL attempt_times would mean "derive them")
-                        conn.execute(
-                            f"ALTER TABLE {TABLE} ADD COLUMN {column} TEXT DEFAULT {default}"
-                        )
+                if not _has_columns(conn):  # made before they existed: add them
+                    _add_columns(conn)
                 # before the switch to WAL, which would otherwise sync the disk at FULL
                 conn.execute(f"PRAGMA synchronous={self.synchronous}")
                 conn.execute("PRAGMA journal_mode=WAL")
