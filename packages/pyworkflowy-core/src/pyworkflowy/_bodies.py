@@ -1,5 +1,6 @@
-"""What running task bodies ask of the engine, from any thread: give a slot back while they
-wait on another handle (and take it again), and report progress."""
+"""What running task bodies send the engine from any thread: their outcomes (batched to the
+loop thread), a slot given back while they wait on another handle (and taken again), and
+progress."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import asyncio
+    from collections import deque
     from types import ModuleType
 
     from ._types import Progress
@@ -21,13 +23,20 @@ _INF = float("inf")
 
 
 class BodyRequests:
-    """Part of `Engine`: the calls a body makes through its handle or `TaskContext`."""
+    """Part of `Engine`: outcomes from other threads, and the calls a body makes through
+    its handle or `TaskContext`."""
 
     if TYPE_CHECKING:  # provided by Engine
         loop: asyncio.AbstractEventLoop | None
         loop_thread: int | None
         subscribers: tuple[Any, ...] | None
         events: ModuleType | None
+        inbox: deque[tuple[Attempt, bool, Any]]
+        wake_due: bool
+        pumping: bool
+
+        def report(self, attempt: Attempt, ok: bool, value: Any) -> None:
+            raise NotImplementedError
 
         def now(self) -> float:
             raise NotImplementedError
@@ -37,6 +46,30 @@ class BodyRequests:
 
         def emit(self, event: Any) -> None:
             raise NotImplementedError
+
+    def post(self, attempt: Attempt, ok: bool, value: Any) -> None:
+        """An outcome from another thread: queued, with one loop wake-up per batch."""
+        loop = self.loop
+        if loop is None:
+            return  # no run: that attempt was settled when its run ended
+        self.inbox.append((attempt, ok, value))
+        if not self.wake_due:
+            self.wake_due = True
+            try:
+                loop.call_soon_threadsafe(self.drain)
+            except RuntimeError:  # the loop closed: nothing waits for this outcome
+                self.wake_due = False
+
+    def drain(self) -> None:
+        self.wake_due = False
+        inbox, settle = self.inbox, self.report
+        self.pumping = True
+        try:
+            while inbox:
+                settle(*inbox.popleft())
+        finally:
+            self.pumping = False
+        self.pump()
 
     def secede(self, attempt: Attempt) -> None:
         """A body waits on another handle: give its slot back meanwhile (from any thread)."""

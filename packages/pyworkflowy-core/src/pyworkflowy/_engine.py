@@ -8,7 +8,7 @@ State (all touched on the event-loop thread while a run goes on):
   `pump` starts ready handles while their lane has a free slot.
 * A handle's ``_attempt`` is the `Attempt` its backend runs now. Backends report through
   it (`report`, from any thread): reports from other threads are batched in ``inbox``
-  and drained with one loop wake-up per batch. The first report of the current attempt
+  and drained with one loop wake-up per batch (`_bodies`). The first report of the current attempt
   wins; any other is stale and ignored.
 * `finish` makes a handle terminal and releases its dependents iteratively (chains are
   deep); `to` is the single place where a handle's status changes, and where events are
@@ -337,30 +337,6 @@ class Engine(Observers, BodyRequests, Cancellation, Failures, Registry, Gating):
             journal.write_held()  # nothing running: no other task can join the batch
         if (h._lane.ready or self.parked) and not self.pumping:
             self.pump()  # its slot is free for the next one
-
-    def post(self, attempt: Attempt, ok: bool, value: Any) -> None:
-        """An outcome from another thread: queued, with one loop wake-up per batch."""
-        loop = self.loop
-        if loop is None:
-            return  # no run: that attempt was settled when its run ended
-        self.inbox.append((attempt, ok, value))
-        if not self.wake_due:
-            self.wake_due = True
-            try:
-                loop.call_soon_threadsafe(self.drain)
-            except RuntimeError:  # the loop closed: nothing waits for this outcome
-                self.wake_due = False
-
-    def drain(self) -> None:
-        self.wake_due = False
-        inbox, settle = self.inbox, self.report
-        self.pumping = True
-        try:
-            while inbox:
-                settle(*inbox.popleft())
-        finally:
-            self.pumping = False
-        self.pump()
 
     def detach(self, h: TaskHandle) -> Attempt | None:
         """Take the running attempt off ``h``: its slot and timer are freed."""
