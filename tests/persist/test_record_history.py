@@ -331,12 +331,18 @@ async def on_loop(x: int) -> int:
     return x + 1
 
 
+@task(name="sync_on_loop")
+def sync_on_loop(x: int) -> int:  # an "asyncio" task's sync body runs in that lane's threads
+    return x + 1
+
+
 def test_each_record_names_the_lane_that_ran_it(path: Path) -> None:
     pool = ThreadPoolExecutor(2)
     with TaskRunner(checkpoint_path=path, backends={"pool": ExecutorBackend(pool)}) as runner:
         first = runner.submit(on_thread, key="first")
         second = runner.submit(on_pool, first.output, key="second")
-        runner.submit(on_loop, second.output, key="third")
+        third = runner.submit(on_loop, second.output, key="third")
+        runner.submit(sync_on_loop, third.output, key="fourth")
         runner.run()
     pool.shutdown()
     records = checkpointer_for_path(path).load()
@@ -344,6 +350,7 @@ def test_each_record_names_the_lane_that_ran_it(path: Path) -> None:
         "first": "thread",
         "second": "pool",
         "third": "asyncio",
+        "fourth": "asyncio",
     }
 
 

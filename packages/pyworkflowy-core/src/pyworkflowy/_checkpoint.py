@@ -28,9 +28,12 @@ that task is *in doubt*. Its ``value`` is the run id that the attempt's
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any, NamedTuple
+
+from ._validate import is_number
 
 __all__ = ["RECORD_KEYS", "STARTED", "Checkpointer", "RecordBatch", "RecordColumns"]
 
@@ -41,6 +44,21 @@ RECORD_KEYS = frozenset(
     {"name", "status", "value", "error", "attempts", "started_at", "finished_at", "fingerprint"}
 )
 STARTED = frozenset({"started", "started-once"})  # the statuses of start records
+
+
+def record_time(value: object) -> float | None:
+    """A record's ``started_at`` / ``finished_at`` (or an attempt time) as a float, or
+    None if it is not a finite number (none recorded, or a damaged record)."""
+    if is_number(value) and math.isfinite(value):  # type: ignore[arg-type]
+        return float(value)  # type: ignore[arg-type]
+    return None
+
+
+def in_start_order(records: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The ids of ``records`` in the order their tasks started; those that never did
+    (or whose start time is damaged) last, by id."""
+    starts = {hid: record_time(record.get("started_at")) for hid, record in records.items()}
+    return sorted(starts, key=lambda hid: (starts[hid] is None, starts[hid] or 0.0, hid))
 
 
 def dependency_ids(entry: object) -> list[str]:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from ._checkpoint import in_start_order, record_time
 
 __all__ = ["main"]
 
@@ -144,10 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 # -- inspect ---------------------------------------------------------------------------------
 def _inspect(args: argparse.Namespace) -> int:
     kind, records = _load(Path(args.checkpoint), trust=args.trust)
-    rows = sorted(
-        (_row(hid, record) for hid, record in records.items()),
-        key=lambda row: (row["started_at"] is None, row["started_at"] or 0.0, row["id"]),
-    )
+    rows = [_row(hid, records[hid]) for hid in in_start_order(records)]
     wanted = set(args.status or STATUSES)
     shown = [row for row in rows if row["status"] in wanted]
     counts: dict[str, int] = {}
@@ -240,7 +238,8 @@ def _load(path: Path, *, trust: bool) -> tuple[str, dict[str, dict[str, Any]]]:
 
 
 def _row(hid: str, record: dict[str, Any]) -> dict[str, Any]:
-    started, finished = _time(record.get("started_at")), _time(record.get("finished_at"))
+    started = record_time(record.get("started_at"))
+    finished = record_time(record.get("finished_at"))
     return {
         "id": hid,
         "name": record.get("name"),
@@ -255,13 +254,6 @@ def _row(hid: str, record: dict[str, Any]) -> dict[str, Any]:
         "attempt_times": record.get("attempt_times") or [],
         "backend": record.get("backend"),
     }
-
-
-def _time(value: object) -> float | None:
-    """``value`` if it is a timestamp (a finite number), else None."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return value
-    return None
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:

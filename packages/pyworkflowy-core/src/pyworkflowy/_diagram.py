@@ -85,13 +85,8 @@ _RECORD_STATUS = {
 def items_of_records(records: Mapping[str, Mapping[str, Any]]) -> list[Item]:
     """The diagram items of a checkpoint's records (by handle id), in the order the tasks
     started (those that never did last), so the drawing follows the run."""
-    order = sorted(
-        records,
-        key=lambda hid: (
-            not isinstance(records[hid].get("started_at"), (int, float)),
-            records[hid].get("started_at") or 0.0,
-        ),
-    )
+    from ._checkpoint import in_start_order
+
     return [
         Item(
             hid,
@@ -99,7 +94,7 @@ def items_of_records(records: Mapping[str, Mapping[str, Any]]) -> list[Item]:
             _RECORD_STATUS.get(records[hid].get("status"), TaskStatus.PENDING),  # type: ignore[arg-type]
             tuple(records[hid].get("depends_on") or ()),
         )
-        for hid in order
+        for hid in in_start_order(records)
     ]
 
 

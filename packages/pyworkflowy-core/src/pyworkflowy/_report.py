@@ -10,11 +10,11 @@ only here.
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ._checkpoint import record_time
 from ._diagram import DEFAULT_COLLAPSE, STYLES, graph, items_of_records
 from ._types import TaskStatus
 
@@ -51,24 +51,18 @@ Record = Mapping[str, Any]
 _ORDER = ("completed", "failed", "cancelled", "skipped", "started", "started-once")
 
 
-def _number(value: object) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
-
-
 def _attempts(record: Record) -> list[tuple[float, float | None]]:
     """``(start, end)`` of each attempt the record knows of (its whole span, if no more)."""
     pairs = []
     for pair in record.get("attempt_times") or ():
         if isinstance(pair, (list, tuple)) and len(pair) == 2:
-            start = _number(pair[0])
+            start = record_time(pair[0])
             if start is not None:
-                pairs.append((start, _number(pair[1])))
+                pairs.append((start, record_time(pair[1])))
     if not pairs:
-        start = _number(record.get("started_at"))
+        start = record_time(record.get("started_at"))
         if start is not None:
-            pairs.append((start, _number(record.get("finished_at"))))
+            pairs.append((start, record_time(record.get("finished_at"))))
     return pairs
 
 
@@ -111,7 +105,7 @@ def _bars(records: Mapping[str, Record]) -> tuple[list[dict[str, Any]], float, f
     """
     spans = {hid: _attempts(record) for hid, record in records.items()}
     times = [t for pairs in spans.values() for pair in pairs for t in pair if t is not None]
-    times += [t for r in records.values() if (t := _number(r.get("finished_at"))) is not None]
+    times += [t for r in records.values() if (t := record_time(r.get("finished_at"))) is not None]
     if not times:
         return [], 0.0, 0.0
     first, last = min(times), max(times)
@@ -163,10 +157,9 @@ def _row_order(bars: list[dict[str, Any]]) -> list[str]:
     return list(dict.fromkeys(bar["row"] for bar in sorted(bars, key=key)))
 
 
-def _timeline(records: Mapping[str, Record]) -> Any:
+def _timeline(bars: list[dict[str, Any]]) -> Any:
     import plotly.graph_objects as go  # type: ignore[import-not-found]
 
-    bars, _, _ = _bars(records)
     by_lane = any(bar["lane"] is not None for bar in bars)
     rows = _row_order(bars)
     figure = go.Figure()
@@ -314,8 +307,8 @@ def _summary(records: Mapping[str, Record], first: float, last: float) -> str:
 
 def report_html(records: Mapping[str, Record], title: str = "pyworkflowy run") -> str:
     """The report page of ``records`` (a checkpoint's, by handle id) as HTML text."""
-    _, first, last = _bars(records)
-    timeline = _timeline(records).to_html(full_html=False, include_plotlyjs=True)
+    bars, first, last = _bars(records)
+    timeline = _timeline(bars).to_html(full_html=False, include_plotlyjs=True)
     dependencies = _graph(records).to_html(full_html=False, include_plotlyjs=False)
     heading = html.escape(title)
     return (

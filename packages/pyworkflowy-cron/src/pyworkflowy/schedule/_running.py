@@ -18,7 +18,7 @@ from ._atexit import end_on_closed_runner, runner_closed
 if TYPE_CHECKING:
     from pyworkflowy import TaskHandle, TaskRunner
 
-__all__ = ["RunLoop"]
+__all__ = ["RunLoop", "join"]
 
 logger = logging.getLogger("pyworkflowy.schedule")
 
@@ -80,12 +80,16 @@ class RunLoop:
             logger.exception("stopping the scheduler failed")
 
     def _finish_stop(self, timeout: float | None = None) -> None:
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-            if thread.is_alive():
-                raise TimeoutError(f"the scheduler thread did not stop within {timeout} s")
+        if self._thread is not None:
+            join(self._thread, timeout, "the scheduler thread")
             self._thread = None
         if self._started_runner:
             self._started_runner = False
             self.runner.stop(timeout)
+
+
+def join(thread: threading.Thread, timeout: float | None, what: str) -> None:
+    """Wait for ``thread`` to end; `TimeoutError` naming ``what`` if it runs on."""
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError(f"{what} did not stop within {timeout} s")

@@ -24,7 +24,7 @@ from ._atexit import runner_closed, stop_at_exit
 from ._cron import parse_cron
 from ._events import EventJobs, EventSource, subscribe
 from ._jobs import Job, JobBuilder, Misfire, _builder
-from ._running import RunLoop
+from ._running import RunLoop, join
 from ._triggers import _Cron, _interval, _once, _seconds, _Trigger
 from ._tz import resolve_tz
 
@@ -339,11 +339,8 @@ class Scheduler(EventJobs, RunLoop):
             self._stopper = stopper
             stopper.start()
             return
-        stopper = self._stopper
-        if stopper is not None:
-            stopper.join(timeout)
-            if stopper.is_alive():
-                raise TimeoutError(f"the scheduler did not stop within {timeout} s")
+        if self._stopper is not None:
+            join(self._stopper, timeout, "the scheduler")
             self._stopper = None
         self._finish_stop(timeout)
 
